@@ -1,0 +1,67 @@
+//! Config: what the flags said, validated, plus every limit constant in one place.
+//! No I/O here beyond what validation needs; main.rs builds it, server.rs and session.rs read it.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Longest command line accepted, CRLF included; longer closes the session (RFC 959 has no limit).
+pub const MAX_LINE_BYTES: usize = 4096;
+/// Bytes read from a control socket per readiness: bounds the commands handled per turn.
+pub const CONTROL_READ_BYTES: usize = 4096;
+/// Pending reply bytes past which the server stops reading a client that does not read replies.
+pub const MAX_OUTPUT_BACKLOG_BYTES: usize = 64 * 1024;
+/// Bytes one transfer may move per turn of the loop before yielding to other sessions.
+pub const TURN_BYTES: usize = 4 * 1024 * 1024;
+/// Largest single sendfile(2) call.
+pub const SENDFILE_CHUNK_BYTES: usize = 1024 * 1024;
+/// Buffer of an upload, a converted (TYPE A) download or a listing; exists only during a transfer.
+pub const TRANSFER_BUFFER_BYTES: usize = 128 * 1024;
+/// Listen backlog: a short one drops SYNs under a burst of connects (vsftpd's 32 shows in its p99).
+pub const LISTEN_BACKLOG: i32 = 1024;
+/// Entries a STAT with a path lists over the control connection before it says it stopped.
+pub const MAX_STAT_ENTRIES: usize = 2000;
+
+pub const DEFAULT_LISTEN: &str = "0.0.0.0:2121";
+pub const DEFAULT_MAX_CLIENTS: usize = 256;
+pub const DEFAULT_MAX_PER_IP: usize = 16;
+pub const DEFAULT_IDLE_TIMEOUT_SECS: u64 = 300;
+pub const DEFAULT_DATA_TIMEOUT_SECS: u64 = 300;
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Directory anonymous users see as "/".
+    pub root: PathBuf,
+    pub listen: Vec<SocketAddr>,
+    pub anonymous: bool,
+    /// Anonymous users may also write.
+    pub writable: bool,
+    pub users_file: Option<PathBuf>,
+    /// Inclusive range of passive ports; None lets the kernel choose.
+    pub pasv_ports: Option<(u16, u16)>,
+    /// Address announced in PASV replies instead of the control connection's local address.
+    pub pasv_address: Option<Ipv4Addr>,
+    pub max_clients: usize,
+    pub max_per_ip: usize,
+    pub idle_timeout: Duration,
+    pub data_timeout: Duration,
+}
+
+impl Config {
+    /// A config for tests and embedders: anonymous read-only on `root`, defaults elsewhere.
+    pub fn anonymous(root: impl Into<PathBuf>) -> Config {
+        Config {
+            root: root.into(),
+            listen: vec![DEFAULT_LISTEN.parse().expect("valid default address")],
+            anonymous: true,
+            writable: false,
+            users_file: None,
+            pasv_ports: None,
+            pasv_address: None,
+            max_clients: DEFAULT_MAX_CLIENTS,
+            max_per_ip: DEFAULT_MAX_PER_IP,
+            idle_timeout: Duration::from_secs(DEFAULT_IDLE_TIMEOUT_SECS),
+            data_timeout: Duration::from_secs(DEFAULT_DATA_TIMEOUT_SECS),
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! Transfer pumps: move one file or listing between disk and a data connection.
