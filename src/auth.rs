@@ -68,7 +68,8 @@ impl fmt::Debug for Entry {
 /// Verified in place of the real hash when the user is unknown, so that the reply comes after the
 /// same work and a client cannot tell unknown names from wrong passwords (RFC 2577 section 5).
 /// Default rounds, like the hashes `openssl passwd -6` and `hash_password` make.
-const DUMMY_HASH: &str = "$6$dummydummydummy1$K8.7xIhqxt.dQb5BUjYA0iGwqETte9YxlQN6s2mMXeZJJaHcjg80bcA..7if5FVG5MyOVgeNZy/w887AWTiwD/";
+const DUMMY_HASH: &str =
+    "$6$dummydummydummy1$K8.7xIhqxt.dQb5BUjYA0iGwqETte9YxlQN6s2mMXeZJJaHcjg80bcA..7if5FVG5MyOVgeNZy/w887AWTiwD/";
 
 /// Highest `rounds=` accepted. Every login hashes on the single event-loop thread, so a huge
 /// count would stall all sessions; 100,000 is 20 times the default.
@@ -258,7 +259,8 @@ mod tests {
     use super::*;
 
     /// `openssl passwd -6 -salt saltsalt secret`
-    const SHA512_SECRET: &str = "$6$saltsalt$TVLlQcbpFVof5W3Yz4DTP6gRstiNuHwwTt6GLc1E5n0U0aDehy0S5knV8wiOQSpT0Y77vwPZN.Pq.H91p5hVO1";
+    const SHA512_SECRET: &str =
+        "$6$saltsalt$TVLlQcbpFVof5W3Yz4DTP6gRstiNuHwwTt6GLc1E5n0U0aDehy0S5knV8wiOQSpT0Y77vwPZN.Pq.H91p5hVO1";
     /// `openssl passwd -5 -salt saltsalt secret`
     const SHA256_SECRET: &str = "$5$saltsalt$0IyaXrmV7.sGNS6tirgqHLqX/G.FBvgkYA.lpPdS5sA";
     /// glibc `crypt("secret", "$6$rounds=6000$saltsalt$")`
@@ -293,7 +295,7 @@ mod tests {
             Account {
                 name: "bob".to_string(),
                 home: PathBuf::from("/"),
-                writable: false,
+                writable: false
             }
         );
         assert!(users.verify(b"alice", b"secret").unwrap().writable);

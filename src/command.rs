@@ -536,6 +536,12 @@ impl LineFramer {
         !self.buf.is_empty()
     }
 
+    /// True when `peek_line` returned a line that was not consumed yet (the session holds a
+    /// command until a transfer ends).
+    pub fn has_line(&self) -> bool {
+        self.line.is_some()
+    }
+
     /// Cleans raw bytes until a line is complete or the input runs out.
     fn scan(&mut self) -> Result<(), LineTooLong> {
         while let Some(&byte) = self.buf.get(self.scanned) {
