@@ -1312,3 +1312,237 @@ fn data_name(data: &Data) -> &'static str {
         Data::Transferring(_) => "transferring",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+    use std::time::Duration;
+
+    /// A temporary root with a file and a directory, removed on drop.
+    struct Root(PathBuf);
+
+    impl Root {
+        fn new(name: &str) -> Root {
+            let path = std::env::temp_dir().join(format!("leanftpd-session-{}-{name}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&path);
+            std::fs::create_dir_all(path.join("pub")).unwrap();
+            std::fs::write(path.join("hello.txt"), b"hello\n").unwrap();
+            Root(path)
+        }
+    }
+
+    impl Drop for Root {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn session(root: &Root, writable: bool, now: Instant) -> Session {
+        let mut config = Config::anonymous(&root.0);
+        config.writable = writable;
+        config.idle_timeout = Duration::from_secs(60);
+        config.data_timeout = Duration::from_secs(10);
+        let shared = Shared {
+            config,
+            users: RefCell::new(Users::default()),
+            anonymous_jail: Some(Rc::new(Jail::open(&root.0).unwrap())),
+        };
+        let peer: SocketAddr = "127.0.0.1:40000".parse().unwrap();
+        let local: SocketAddr = "127.0.0.1:2121".parse().unwrap();
+        Session::new(Rc::new(shared), 1, peer, local, now)
+    }
+
+    /// Feeds one line and returns the replies it produced.
+    fn feed(s: &mut Session, line: &str, now: Instant) -> String {
+        s.handle_input(line.as_bytes(), now);
+        take_output(s)
+    }
+
+    fn take_output(s: &mut Session) -> String {
+        let out = String::from_utf8_lossy(s.output()).into_owned();
+        s.consume_output(out.len());
+        out
+    }
+
+    fn logged_in(root: &Root, writable: bool, now: Instant) -> Session {
+        let mut s = session(root, writable, now);
+        assert_eq!(take_output(&mut s), "220 leanftpd ready.\r\n");
+        assert!(feed(&mut s, "USER anonymous\r\n", now).starts_with("331 "));
+        assert_eq!(feed(&mut s, "PASS guest@\r\n", now), "230 Login successful.\r\n");
+        s
+    }
+
+    #[test]
+    fn login_gate_allows_only_the_whitelist_before_login() {
+        let root = Root::new("gate");
+        let now = Instant::now();
+        let mut s = session(&root, false, now);
+        take_output(&mut s);
+        assert_eq!(feed(&mut s, "SYST\r\n", now), "215 UNIX Type: L8\r\n");
+        assert_eq!(feed(&mut s, "NOOP\r\n", now), "200 NOOP ok.\r\n");
+        assert!(feed(&mut s, "FEAT\r\n", now).starts_with("211-Features:\r\n"));
+        assert_eq!(feed(&mut s, "PWD\r\n", now), "530 Please login with USER and PASS.\r\n");
+        assert_eq!(feed(&mut s, "RETR hello.txt\r\n", now), "530 Please login with USER and PASS.\r\n");
+        assert_eq!(feed(&mut s, "PASS x\r\n", now), "503 Login with USER first.\r\n");
+    }
+
+    #[test]
+    fn unknown_user_and_wrong_password_get_the_same_530() {
+        let root = Root::new("badlogin");
+        let now = Instant::now();
+        let mut s = session(&root, false, now);
+        take_output(&mut s);
+        assert_eq!(feed(&mut s, "USER bob\r\n", now), "331 Please specify the password.\r\n");
+        assert_eq!(feed(&mut s, "PASS nope\r\n", now), "530 Login incorrect.\r\n");
+        assert_eq!(feed(&mut s, "PWD\r\n", now), "530 Please login with USER and PASS.\r\n");
+    }
+
+    #[test]
+    fn cwd_pwd_and_the_jail() {
+        let root = Root::new("cwd");
+        let now = Instant::now();
+        let mut s = logged_in(&root, false, now);
+        assert_eq!(feed(&mut s, "CWD pub\r\n", now), "250 Directory successfully changed.\r\n");
+        assert_eq!(feed(&mut s, "PWD\r\n", now), "257 \"/pub\" is the current directory.\r\n");
+        // `..` stops at the root: the session never sees above it.
+        assert_eq!(feed(&mut s, "CWD ../../..\r\n", now), "250 Directory successfully changed.\r\n");
+        assert_eq!(feed(&mut s, "XPWD\r\n", now), "257 \"/\" is the current directory.\r\n");
+        assert_eq!(feed(&mut s, "CWD nowhere\r\n", now), "550 No such file or directory.\r\n");
+        assert_eq!(feed(&mut s, "CWD hello.txt\r\n", now), "550 Not a directory.\r\n");
+    }
+
+    #[test]
+    fn read_only_users_get_550_for_writes() {
+        let root = Root::new("ro");
+        let now = Instant::now();
+        let mut s = logged_in(&root, false, now);
+        for line in ["MKD x", "RMD pub", "DELE hello.txt", "RNFR hello.txt", "STOR y", "APPE y", "SITE CHMOD 600 hello.txt"]
+        {
+            assert_eq!(feed(&mut s, &format!("{line}\r\n"), now), "550 Permission denied.\r\n", "{line}");
+        }
+        assert!(root.0.join("pub").is_dir());
+    }
+
+    #[test]
+    fn writable_users_make_rename_and_delete() {
+        let root = Root::new("rw");
+        let now = Instant::now();
+        let mut s = logged_in(&root, true, now);
+        assert_eq!(feed(&mut s, "MKD new \"dir\"\r\n", now), "257 \"/new \"\"dir\"\"\" created.\r\n");
+        assert_eq!(feed(&mut s, "RNTO x\r\n", now), "503 RNFR required first.\r\n");
+        assert_eq!(feed(&mut s, "RNFR hello.txt\r\n", now), "350 Ready for RNTO.\r\n");
+        assert_eq!(feed(&mut s, "RNTO pub/moved.txt\r\n", now), "250 Rename successful.\r\n");
+        assert_eq!(feed(&mut s, "SIZE pub/moved.txt\r\n", now), "213 6\r\n");
+        assert_eq!(feed(&mut s, "DELE pub/moved.txt\r\n", now), "250 File deleted.\r\n");
+        assert_eq!(feed(&mut s, "DELE pub/moved.txt\r\n", now), "550 No such file or directory.\r\n");
+        assert_eq!(feed(&mut s, "RMD new \"dir\"\r\n", now), "250 Directory removed.\r\n");
+    }
+
+    #[test]
+    fn transfer_needs_a_data_connection_first() {
+        let root = Root::new("425");
+        let now = Instant::now();
+        let mut s = logged_in(&root, false, now);
+        assert_eq!(feed(&mut s, "RETR hello.txt\r\n", now), "425 Use PORT, EPRT, PASV or EPSV first.\r\n");
+        assert!(s.poll_action().is_none());
+    }
+
+    #[test]
+    fn pasv_then_retr_then_done() {
+        let root = Root::new("retr");
+        let now = Instant::now();
+        let mut s = logged_in(&root, false, now);
+        assert_eq!(feed(&mut s, "PASV\r\n", now), "");
+        assert!(matches!(s.poll_action(), Some(Action::OpenPassive)));
+        s.handle_passive_opened(Ok("127.0.0.1:50000".parse().unwrap()), now);
+        assert_eq!(take_output(&mut s), "227 Entering Passive Mode (127,0,0,1,195,80).\r\n");
+        assert!(feed(&mut s, "RETR hello.txt\r\n", now).starts_with("150 "));
+        assert!(matches!(s.poll_action(), Some(Action::Transfer { connect_to: None, .. })));
+        // During the transfer a new command waits; NOOP is answered at once.
+        assert_eq!(feed(&mut s, "PWD\r\nNOOP\r\n", now), "");
+        assert!(!s.wants_input());
+        s.handle_data_event(DataEvent::Connected, now);
+        s.handle_data_event(DataEvent::Done { bytes: 6 }, now);
+        assert_eq!(take_output(&mut s), "226 Transfer complete.\r\n257 \"/\" is the current directory.\r\n");
+    }
+
+    #[test]
+    fn noop_and_abor_are_answered_during_a_transfer() {
+        let root = Root::new("abor");
+        let now = Instant::now();
+        let mut s = logged_in(&root, false, now);
+        feed(&mut s, "EPSV\r\n", now);
+        s.poll_action();
+        s.handle_passive_opened(Ok("127.0.0.1:50001".parse().unwrap()), now);
+        assert_eq!(take_output(&mut s), "229 Entering Extended Passive Mode (|||50001|)\r\n");
+        feed(&mut s, "RETR hello.txt\r\n", now);
+        s.poll_action();
+        assert_eq!(feed(&mut s, "NOOP\r\n", now), "200 NOOP ok.\r\n");
+        assert_eq!(feed(&mut s, "ABOR\r\n", now), "426 Transfer aborted.\r\n226 ABOR successful.\r\n");
+        assert!(matches!(s.poll_action(), Some(Action::CloseData)));
+        assert_eq!(feed(&mut s, "ABOR\r\n", now), "225 No transfer to abort.\r\n");
+    }
+
+    #[test]
+    fn port_bounce_is_refused() {
+        let root = Root::new("bounce");
+        let now = Instant::now();
+        let mut s = logged_in(&root, false, now);
+        // RFC 2577: another host, or a privileged port, is a bounce attack.
+        assert!(feed(&mut s, "PORT 10,0,0,1,200,0\r\n", now).starts_with("504 "));
+        assert!(feed(&mut s, "PORT 127,0,0,1,0,21\r\n", now).starts_with("504 "));
+        assert!(feed(&mut s, "PORT 127,0,0,1,200,0\r\n", now).starts_with("200 "));
+        assert_eq!(feed(&mut s, "EPSV ALL\r\n", now), "200 EPSV ALL ok.\r\n");
+        assert!(feed(&mut s, "PORT 127,0,0,1,200,0\r\n", now).starts_with("503 "));
+        assert!(feed(&mut s, "PASV\r\n", now).starts_with("503 "));
+    }
+
+    #[test]
+    fn idle_timeout_with_a_virtual_clock() {
+        let root = Root::new("idle");
+        let start = Instant::now();
+        let mut s = logged_in(&root, false, start);
+        assert_eq!(s.poll_timeout(), Some(start + Duration::from_secs(60)));
+        let later = start + Duration::from_secs(30);
+        feed(&mut s, "NOOP\r\n", later);
+        assert_eq!(s.poll_timeout(), Some(later + Duration::from_secs(60)));
+        s.handle_timeout(later + Duration::from_secs(60));
+        assert_eq!(take_output(&mut s), "421 Timeout: closing control connection.\r\n");
+        assert!(s.is_closing());
+        assert!(matches!(s.poll_action(), Some(Action::Close)));
+    }
+
+    #[test]
+    fn a_pasv_nobody_connects_to_times_out() {
+        let root = Root::new("pasvtimeout");
+        let start = Instant::now();
+        let mut s = logged_in(&root, false, start);
+        feed(&mut s, "PASV\r\n", start);
+        s.poll_action();
+        s.handle_passive_opened(Ok("127.0.0.1:50002".parse().unwrap()), start);
+        take_output(&mut s);
+        assert_eq!(s.poll_timeout(), Some(start + Duration::from_secs(10)));
+        s.handle_timeout(start + Duration::from_secs(10));
+        assert!(matches!(s.poll_action(), Some(Action::CloseData)));
+        assert_eq!(feed(&mut s, "RETR hello.txt\r\n", start), "425 Use PORT, EPRT, PASV or EPSV first.\r\n");
+    }
+
+    #[test]
+    fn over_long_line_closes_the_session() {
+        let root = Root::new("long");
+        let now = Instant::now();
+        let mut s = session(&root, false, now);
+        take_output(&mut s);
+        let line = format!("NOOP {}\r\n", "x".repeat(5000));
+        assert_eq!(feed(&mut s, &line, now), "500 Command line too long.\r\n");
+        assert!(s.is_closing());
+    }
+
+    #[test]
+    fn reply_text_cannot_carry_a_line_break() {
+        let mut out = Vec::new();
+        push_reply_text(&mut out, b"a\r\n226 fake");
+        assert_eq!(out, b"a  226 fake");
+    }
+}
