@@ -1459,12 +1459,16 @@ mod tests {
         assert_eq!(take_output(&mut s), "227 Entering Passive Mode (127,0,0,1,195,80).\r\n");
         assert!(feed(&mut s, "RETR hello.txt\r\n", now).starts_with("150 "));
         assert!(matches!(s.poll_action(), Some(Action::Transfer { connect_to: None, .. })));
-        // During the transfer a new command waits; NOOP is answered at once.
+        // During the transfer a new command waits, and so does a NOOP behind it: replies
+        // stay in the order of the commands.
         assert_eq!(feed(&mut s, "PWD\r\nNOOP\r\n", now), "");
         assert!(!s.wants_input());
         s.handle_data_event(DataEvent::Connected, now);
         s.handle_data_event(DataEvent::Done { bytes: 6 }, now);
-        assert_eq!(take_output(&mut s), "226 Transfer complete.\r\n257 \"/\" is the current directory.\r\n");
+        assert_eq!(
+            take_output(&mut s),
+            "226 Transfer complete.\r\n257 \"/\" is the current directory.\r\n200 NOOP ok.\r\n"
+        );
     }
 
     #[test]
