@@ -921,7 +921,8 @@ impl Session {
                 self.finish_transfer(now, reply::TRANSFER_ABORTED, "Transfer aborted.");
                 self.reply(reply::TRANSFER_COMPLETE, "ABOR successful.");
             }
-            Data::None => self.reply(reply::ABORT_OK, "No transfer to abort."),
+            // RFC 959: the command already completed: 226.
+            Data::None => self.reply(reply::TRANSFER_COMPLETE, "No transfer to abort."),
             _ => {
                 self.actions.push_back(Action::CloseData);
                 self.set_data_state(Data::None);
@@ -1324,7 +1325,8 @@ mod tests {
 
     impl Root {
         fn new(name: &str) -> Root {
-            let path = std::env::temp_dir().join(format!("leanftpd-session-{}-{name}", std::process::id()));
+            let path = std::env::temp_dir()
+                .join(format!("leanftpd-session-{}-{name}", std::process::id()));
             let _ = std::fs::remove_dir_all(&path);
             std::fs::create_dir_all(path.join("pub")).unwrap();
             std::fs::write(path.join("hello.txt"), b"hello\n").unwrap();
@@ -1369,7 +1371,10 @@ mod tests {
         let mut s = session(root, writable, now);
         assert_eq!(take_output(&mut s), "220 leanftpd ready.\r\n");
         assert!(feed(&mut s, "USER anonymous\r\n", now).starts_with("331 "));
-        assert_eq!(feed(&mut s, "PASS guest@\r\n", now), "230 Login successful.\r\n");
+        assert_eq!(
+            feed(&mut s, "PASS guest@\r\n", now),
+            "230 Login successful.\r\n"
+        );
         s
     }
 
@@ -1382,9 +1387,18 @@ mod tests {
         assert_eq!(feed(&mut s, "SYST\r\n", now), "215 UNIX Type: L8\r\n");
         assert_eq!(feed(&mut s, "NOOP\r\n", now), "200 NOOP ok.\r\n");
         assert!(feed(&mut s, "FEAT\r\n", now).starts_with("211-Features:\r\n"));
-        assert_eq!(feed(&mut s, "PWD\r\n", now), "530 Please login with USER and PASS.\r\n");
-        assert_eq!(feed(&mut s, "RETR hello.txt\r\n", now), "530 Please login with USER and PASS.\r\n");
-        assert_eq!(feed(&mut s, "PASS x\r\n", now), "503 Login with USER first.\r\n");
+        assert_eq!(
+            feed(&mut s, "PWD\r\n", now),
+            "530 Please login with USER and PASS.\r\n"
+        );
+        assert_eq!(
+            feed(&mut s, "RETR hello.txt\r\n", now),
+            "530 Please login with USER and PASS.\r\n"
+        );
+        assert_eq!(
+            feed(&mut s, "PASS x\r\n", now),
+            "503 Login with USER first.\r\n"
+        );
     }
 
     #[test]
@@ -1393,9 +1407,18 @@ mod tests {
         let now = Instant::now();
         let mut s = session(&root, false, now);
         take_output(&mut s);
-        assert_eq!(feed(&mut s, "USER bob\r\n", now), "331 Please specify the password.\r\n");
-        assert_eq!(feed(&mut s, "PASS nope\r\n", now), "530 Login incorrect.\r\n");
-        assert_eq!(feed(&mut s, "PWD\r\n", now), "530 Please login with USER and PASS.\r\n");
+        assert_eq!(
+            feed(&mut s, "USER bob\r\n", now),
+            "331 Please specify the password.\r\n"
+        );
+        assert_eq!(
+            feed(&mut s, "PASS nope\r\n", now),
+            "530 Login incorrect.\r\n"
+        );
+        assert_eq!(
+            feed(&mut s, "PWD\r\n", now),
+            "530 Please login with USER and PASS.\r\n"
+        );
     }
 
     #[test]
@@ -1403,13 +1426,31 @@ mod tests {
         let root = Root::new("cwd");
         let now = Instant::now();
         let mut s = logged_in(&root, false, now);
-        assert_eq!(feed(&mut s, "CWD pub\r\n", now), "250 Directory successfully changed.\r\n");
-        assert_eq!(feed(&mut s, "PWD\r\n", now), "257 \"/pub\" is the current directory.\r\n");
+        assert_eq!(
+            feed(&mut s, "CWD pub\r\n", now),
+            "250 Directory successfully changed.\r\n"
+        );
+        assert_eq!(
+            feed(&mut s, "PWD\r\n", now),
+            "257 \"/pub\" is the current directory.\r\n"
+        );
         // `..` stops at the root: the session never sees above it.
-        assert_eq!(feed(&mut s, "CWD ../../..\r\n", now), "250 Directory successfully changed.\r\n");
-        assert_eq!(feed(&mut s, "XPWD\r\n", now), "257 \"/\" is the current directory.\r\n");
-        assert_eq!(feed(&mut s, "CWD nowhere\r\n", now), "550 No such file or directory.\r\n");
-        assert_eq!(feed(&mut s, "CWD hello.txt\r\n", now), "550 Not a directory.\r\n");
+        assert_eq!(
+            feed(&mut s, "CWD ../../..\r\n", now),
+            "250 Directory successfully changed.\r\n"
+        );
+        assert_eq!(
+            feed(&mut s, "XPWD\r\n", now),
+            "257 \"/\" is the current directory.\r\n"
+        );
+        assert_eq!(
+            feed(&mut s, "CWD nowhere\r\n", now),
+            "550 No such file or directory.\r\n"
+        );
+        assert_eq!(
+            feed(&mut s, "CWD hello.txt\r\n", now),
+            "550 Not a directory.\r\n"
+        );
     }
 
     #[test]
@@ -1417,9 +1458,20 @@ mod tests {
         let root = Root::new("ro");
         let now = Instant::now();
         let mut s = logged_in(&root, false, now);
-        for line in ["MKD x", "RMD pub", "DELE hello.txt", "RNFR hello.txt", "STOR y", "APPE y", "SITE CHMOD 600 hello.txt"]
-        {
-            assert_eq!(feed(&mut s, &format!("{line}\r\n"), now), "550 Permission denied.\r\n", "{line}");
+        for line in [
+            "MKD x",
+            "RMD pub",
+            "DELE hello.txt",
+            "RNFR hello.txt",
+            "STOR y",
+            "APPE y",
+            "SITE CHMOD 600 hello.txt",
+        ] {
+            assert_eq!(
+                feed(&mut s, &format!("{line}\r\n"), now),
+                "550 Permission denied.\r\n",
+                "{line}"
+            );
         }
         assert!(root.0.join("pub").is_dir());
     }
@@ -1429,14 +1481,35 @@ mod tests {
         let root = Root::new("rw");
         let now = Instant::now();
         let mut s = logged_in(&root, true, now);
-        assert_eq!(feed(&mut s, "MKD new \"dir\"\r\n", now), "257 \"/new \"\"dir\"\"\" created.\r\n");
-        assert_eq!(feed(&mut s, "RNTO x\r\n", now), "503 RNFR required first.\r\n");
-        assert_eq!(feed(&mut s, "RNFR hello.txt\r\n", now), "350 Ready for RNTO.\r\n");
-        assert_eq!(feed(&mut s, "RNTO pub/moved.txt\r\n", now), "250 Rename successful.\r\n");
+        assert_eq!(
+            feed(&mut s, "MKD new \"dir\"\r\n", now),
+            "257 \"/new \"\"dir\"\"\" created.\r\n"
+        );
+        assert_eq!(
+            feed(&mut s, "RNTO x\r\n", now),
+            "503 RNFR required first.\r\n"
+        );
+        assert_eq!(
+            feed(&mut s, "RNFR hello.txt\r\n", now),
+            "350 Ready for RNTO.\r\n"
+        );
+        assert_eq!(
+            feed(&mut s, "RNTO pub/moved.txt\r\n", now),
+            "250 Rename successful.\r\n"
+        );
         assert_eq!(feed(&mut s, "SIZE pub/moved.txt\r\n", now), "213 6\r\n");
-        assert_eq!(feed(&mut s, "DELE pub/moved.txt\r\n", now), "250 File deleted.\r\n");
-        assert_eq!(feed(&mut s, "DELE pub/moved.txt\r\n", now), "550 No such file or directory.\r\n");
-        assert_eq!(feed(&mut s, "RMD new \"dir\"\r\n", now), "250 Directory removed.\r\n");
+        assert_eq!(
+            feed(&mut s, "DELE pub/moved.txt\r\n", now),
+            "250 File deleted.\r\n"
+        );
+        assert_eq!(
+            feed(&mut s, "DELE pub/moved.txt\r\n", now),
+            "550 No such file or directory.\r\n"
+        );
+        assert_eq!(
+            feed(&mut s, "RMD new \"dir\"\r\n", now),
+            "250 Directory removed.\r\n"
+        );
     }
 
     #[test]
@@ -1444,7 +1517,10 @@ mod tests {
         let root = Root::new("425");
         let now = Instant::now();
         let mut s = logged_in(&root, false, now);
-        assert_eq!(feed(&mut s, "RETR hello.txt\r\n", now), "425 Use PORT, EPRT, PASV or EPSV first.\r\n");
+        assert_eq!(
+            feed(&mut s, "RETR hello.txt\r\n", now),
+            "425 Use PORT, EPRT, PASV or EPSV first.\r\n"
+        );
         assert!(s.poll_action().is_none());
     }
 
@@ -1456,9 +1532,18 @@ mod tests {
         assert_eq!(feed(&mut s, "PASV\r\n", now), "");
         assert!(matches!(s.poll_action(), Some(Action::OpenPassive)));
         s.handle_passive_opened(Ok("127.0.0.1:50000".parse().unwrap()), now);
-        assert_eq!(take_output(&mut s), "227 Entering Passive Mode (127,0,0,1,195,80).\r\n");
+        assert_eq!(
+            take_output(&mut s),
+            "227 Entering Passive Mode (127,0,0,1,195,80).\r\n"
+        );
         assert!(feed(&mut s, "RETR hello.txt\r\n", now).starts_with("150 "));
-        assert!(matches!(s.poll_action(), Some(Action::Transfer { connect_to: None, .. })));
+        assert!(matches!(
+            s.poll_action(),
+            Some(Action::Transfer {
+                connect_to: None,
+                ..
+            })
+        ));
         // During the transfer a new command waits, and so does a NOOP behind it: replies
         // stay in the order of the commands.
         assert_eq!(feed(&mut s, "PWD\r\nNOOP\r\n", now), "");
@@ -1479,13 +1564,22 @@ mod tests {
         feed(&mut s, "EPSV\r\n", now);
         s.poll_action();
         s.handle_passive_opened(Ok("127.0.0.1:50001".parse().unwrap()), now);
-        assert_eq!(take_output(&mut s), "229 Entering Extended Passive Mode (|||50001|)\r\n");
+        assert_eq!(
+            take_output(&mut s),
+            "229 Entering Extended Passive Mode (|||50001|)\r\n"
+        );
         feed(&mut s, "RETR hello.txt\r\n", now);
         s.poll_action();
         assert_eq!(feed(&mut s, "NOOP\r\n", now), "200 NOOP ok.\r\n");
-        assert_eq!(feed(&mut s, "ABOR\r\n", now), "426 Transfer aborted.\r\n226 ABOR successful.\r\n");
+        assert_eq!(
+            feed(&mut s, "ABOR\r\n", now),
+            "426 Transfer aborted.\r\n226 ABOR successful.\r\n"
+        );
         assert!(matches!(s.poll_action(), Some(Action::CloseData)));
-        assert_eq!(feed(&mut s, "ABOR\r\n", now), "225 No transfer to abort.\r\n");
+        assert_eq!(
+            feed(&mut s, "ABOR\r\n", now),
+            "226 No transfer to abort.\r\n"
+        );
     }
 
     #[test]
@@ -1512,7 +1606,10 @@ mod tests {
         feed(&mut s, "NOOP\r\n", later);
         assert_eq!(s.poll_timeout(), Some(later + Duration::from_secs(60)));
         s.handle_timeout(later + Duration::from_secs(60));
-        assert_eq!(take_output(&mut s), "421 Timeout: closing control connection.\r\n");
+        assert_eq!(
+            take_output(&mut s),
+            "421 Timeout: closing control connection.\r\n"
+        );
         assert!(s.is_closing());
         assert!(matches!(s.poll_action(), Some(Action::Close)));
     }
@@ -1529,7 +1626,10 @@ mod tests {
         assert_eq!(s.poll_timeout(), Some(start + Duration::from_secs(10)));
         s.handle_timeout(start + Duration::from_secs(10));
         assert!(matches!(s.poll_action(), Some(Action::CloseData)));
-        assert_eq!(feed(&mut s, "RETR hello.txt\r\n", start), "425 Use PORT, EPRT, PASV or EPSV first.\r\n");
+        assert_eq!(
+            feed(&mut s, "RETR hello.txt\r\n", start),
+            "425 Use PORT, EPRT, PASV or EPSV first.\r\n"
+        );
     }
 
     #[test]
