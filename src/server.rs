@@ -421,12 +421,12 @@ impl Server {
                     connect_to: Some(addr),
                 } => {
                     self.close_data(key);
-                    self.connect_data(key, addr, job, now);
+                    self.connect_data(key, addr, *job, now);
                 }
                 Action::Transfer {
                     job,
                     connect_to: None,
-                } => self.start_passive_transfer(key, job, now),
+                } => self.start_passive_transfer(key, *job, now),
                 Action::CloseData => self.close_data(key),
                 // flush() sees is_closing and queues the close after sending what it can.
                 Action::Close => {}

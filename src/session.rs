@@ -851,7 +851,7 @@ impl Session {
             bytes: 0,
             unique_name,
         }));
-        self.actions.push_back(Action::Transfer { job, connect_to });
+        self.actions.push_back(Action::Transfer { job: Box::new(job), connect_to });
         self.reply(reply::OPENING_DATA, text);
     }
 
