@@ -300,7 +300,9 @@ impl Jail {
         if OPENAT2_MISSING.load(Ordering::Relaxed) {
             return;
         }
-        if let Err(e) = openat2_beneath(self.root.as_fd(), c".", DIR_PATH_FLAGS | libc::O_CLOEXEC, 0) {
+        if let Err(e) =
+            openat2_beneath(self.root.as_fd(), c".", DIR_PATH_FLAGS | libc::O_CLOEXEC, 0)
+        {
             if is_errno(&e, libc::ENOSYS) || is_errno(&e, libc::EPERM) {
                 log::warn!("openat2 unavailable ({e}): resolving paths with the O_NOFOLLOW walk");
                 OPENAT2_MISSING.store(true, Ordering::Relaxed);

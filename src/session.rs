@@ -46,7 +46,7 @@ pub enum Action {
     /// Run `job` on the data connection: connect to `connect_to` (PORT/EPRT), or use the
     /// passive connection (waiting for the client to connect if it has not yet).
     Transfer {
-        job: Job,
+        job: Box<Job>,
         connect_to: Option<SocketAddr>,
     },
     /// Drop the data connection or passive listener and whatever runs on it.
@@ -851,7 +851,10 @@ impl Session {
             bytes: 0,
             unique_name,
         }));
-        self.actions.push_back(Action::Transfer { job: Box::new(job), connect_to });
+        self.actions.push_back(Action::Transfer {
+            job: Box::new(job),
+            connect_to,
+        });
         self.reply(reply::OPENING_DATA, text);
     }
 
