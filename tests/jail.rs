@@ -279,11 +279,18 @@ fn dotdot_in_every_position_stays_at_the_root() {
     assert!(reply.text.contains("\"/escaped_dir\""), "{reply:?}");
     assert!(layout.root.join("escaped_dir").is_dir());
     c.stor(b"../../escaped.txt", b"stored").unwrap();
-    assert_eq!(std::fs::read(layout.root.join("escaped.txt")).unwrap(), b"stored");
+    assert_eq!(
+        std::fs::read(layout.root.join("escaped.txt")).unwrap(),
+        b"stored"
+    );
     c.expect("RNFR inside.txt", 350);
     c.expect("RNTO ../../renamed.txt", 250);
     assert!(layout.root.join("renamed.txt").is_file());
-    assert_eq!(layout.outside_snapshot(), before, "something changed outside the root");
+    assert_eq!(
+        layout.outside_snapshot(),
+        before,
+        "something changed outside the root"
+    );
 }
 
 /// Absolute paths are the client's: `/etc/passwd` is `root/etc/passwd`, which does not exist;
@@ -308,7 +315,10 @@ fn absolute_paths_are_resolved_inside_the_root() {
         refused(&mut c, format!("DELE {path}").as_bytes());
     }
     refused(&mut c, b"CWD /etc");
-    refused(&mut c, format!("CWD {}", layout.outside.display()).as_bytes());
+    refused(
+        &mut c,
+        format!("CWD {}", layout.outside.display()).as_bytes(),
+    );
     list_refused(&mut c, "LIST /etc");
     // Writes to the outside directory's real path need that path to exist inside: it does not.
     let target = format!("{}/planted.txt", layout.outside.display());
@@ -359,7 +369,10 @@ fn nul_in_a_name_is_refused_with_501() {
     assert_eq!(c.cmd_bytes(b"RETR inside.txt\0.jpg").code, 501);
     assert_eq!(c.cmd_bytes(b"STOR inside.txt\0.jpg").code, 501);
     c.expect("NOOP", 200);
-    assert_eq!(std::fs::read(layout.root.join("inside.txt")).unwrap(), INSIDE);
+    assert_eq!(
+        std::fs::read(layout.root.join("inside.txt")).unwrap(),
+        INSIDE
+    );
     assert!(layout.root.join("dir").is_dir());
     assert!(!layout.root.join("new").exists());
 }
@@ -383,7 +396,11 @@ fn control_bytes_in_names_are_confined_and_harmless() {
         c.stor(&file, &content)
             .unwrap_or_else(|r| panic!("STOR with byte {byte:#04x} -> {r:?}"));
         let size = c.cmd_bytes(&[b"SIZE ".as_slice(), &file].concat());
-        assert_eq!(size.text, format!("213 {}", content.len()), "byte {byte:#04x}");
+        assert_eq!(
+            size.text,
+            format!("213 {}", content.len()),
+            "byte {byte:#04x}"
+        );
         assert_eq!(c.retr(&file).unwrap(), content, "byte {byte:#04x}");
         // Inside the directory too, then climbing out of it with the name in the path.
         let nested = [dir.as_slice(), b"/", &file].concat();
@@ -407,7 +424,10 @@ fn control_bytes_in_names_are_confined_and_harmless() {
             c.cmd_bytes(&[b"DELE ".as_slice(), &renamed].concat()).code,
             250
         );
-        assert_eq!(c.cmd_bytes(&[b"DELE ".as_slice(), &nested].concat()).code, 250);
+        assert_eq!(
+            c.cmd_bytes(&[b"DELE ".as_slice(), &nested].concat()).code,
+            250
+        );
         assert_eq!(c.cmd_bytes(&[b"RMD ".as_slice(), &dir].concat()).code, 250);
     }
     // Control bytes as the whole argument, and in front of `..`.
@@ -468,7 +488,10 @@ fn names_over_name_max_are_refused() {
             Err(reply) => assert!(reply.is(&long_codes), "LIST -> {reply:?}"),
         }
     }
-    assert_eq!(std::fs::read(layout.root.join("inside.txt")).unwrap(), INSIDE);
+    assert_eq!(
+        std::fs::read(layout.root.join("inside.txt")).unwrap(),
+        INSIDE
+    );
     c.expect("NOOP", 200);
 }
 
@@ -555,7 +578,10 @@ fn symlink_swapped_during_a_transfer_serves_only_the_inside_file() {
     data.read_to_end(&mut received).unwrap();
     assert_eq!(c.reply().code, 226);
     assert_eq!(received.len(), SIZE, "bytes served");
-    assert!(received == inside, "the bytes served are not the inside file's");
+    assert!(
+        received == inside,
+        "the bytes served are not the inside file's"
+    );
     // After the swap the link points outside: refused, for RETR and the others.
     retr_refused(&mut c, "swap");
     refused(&mut c, b"SIZE swap");
@@ -635,10 +661,7 @@ fn symlinks_that_stay_inside_keep_working() {
     assert_eq!(c.retr(b"dir/sub/back").unwrap(), INSIDE);
     assert_eq!(c.retr(b"in_dir/file.txt").unwrap(), DIR_FILE);
     assert_eq!(c.retr(b"dir/up/inside.txt").unwrap(), INSIDE);
-    assert_eq!(
-        c.cmd("SIZE in_file").text,
-        format!("213 {}", INSIDE.len())
-    );
+    assert_eq!(c.cmd("SIZE in_file").text, format!("213 {}", INSIDE.len()));
     assert_eq!(c.cmd("MDTM dir/sub/back").code, 213);
     let listing = c.listing("LIST in_dir").unwrap();
     assert!(listing.contains("file.txt"), "{listing}");
@@ -699,9 +722,16 @@ fn rename_to_outside_through_a_symlinked_dir_fails() {
     refused(&mut c, b"MKD out_rel/newdir");
     refused(&mut c, b"MKD out_abs/newdir");
     refused(&mut c, b"RMD out_rel");
-    assert_eq!(std::fs::read(layout.root.join("inside.txt")).unwrap(), INSIDE);
+    assert_eq!(
+        std::fs::read(layout.root.join("inside.txt")).unwrap(),
+        INSIDE
+    );
     assert!(layout.root.join("dir/file.txt").is_file());
-    assert_eq!(layout.outside_snapshot(), before, "something changed outside the root");
+    assert_eq!(
+        layout.outside_snapshot(),
+        before,
+        "something changed outside the root"
+    );
 }
 
 /// STOR/APPE/STOU through a symlink that points outside (to a directory, to an existing file,
@@ -735,7 +765,11 @@ fn stor_through_a_symlink_to_outside_writes_nothing_outside() {
         Ok(()) => panic!("REST+STOR secret_link succeeded"),
         Err(reply) => assert_eq!(reply.code, 550, "{reply:?}"),
     }
-    assert_eq!(layout.outside_snapshot(), before, "something changed outside the root");
+    assert_eq!(
+        layout.outside_snapshot(),
+        before,
+        "something changed outside the root"
+    );
     assert!(!layout.outside.join("created_rel.txt").exists());
     assert!(!layout.outside.join("created_abs.txt").exists());
     assert_eq!(

@@ -157,7 +157,9 @@ impl Server {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
-        let mut child = cmd.spawn().map_err(|e| format!("cannot start {BIN}: {e}"))?;
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| format!("cannot start {BIN}: {e}"))?;
         let stderr = child.stderr.take().expect("piped stderr");
         let log = Arc::new(Log::default());
         let sink = log.clone();
@@ -591,7 +593,8 @@ impl Client {
     pub fn wait_closed(&mut self, timeout: Duration) -> Result<Vec<u8>, Vec<u8>> {
         let mut bytes = self.reader.buffer().to_vec();
         self.reader.consume(bytes.len());
-        read_until_closed(&mut self.stream, timeout, &mut bytes).map(|()| bytes.clone())
+        read_until_closed(&mut self.stream, timeout, &mut bytes)
+            .map(|()| bytes.clone())
             .map_err(|()| bytes)
     }
 }
@@ -618,7 +621,9 @@ pub fn read_until_closed(
             Err(e)
                 if matches!(
                     e.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted
+                    io::ErrorKind::WouldBlock
+                        | io::ErrorKind::TimedOut
+                        | io::ErrorKind::Interrupted
                 ) => {}
             // ECONNRESET, EPIPE...: closed too.
             Err(_) => return Ok(()),
@@ -696,6 +701,23 @@ pub fn set_linger_zero(stream: &TcpStream) {
             std::mem::size_of::<libc::linger>() as libc::socklen_t,
         );
     }
+}
+
+/// Sets SO_SNDBUF (which also stops the kernel from growing it): bounds how much a client can
+/// have in flight when its peer stops reading.
+pub fn set_send_buffer(stream: &TcpStream, bytes: i32) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: `bytes` outlives the call and its size is passed.
+    let rc = unsafe {
+        libc::setsockopt(
+            stream.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_SNDBUF,
+            &bytes as *const _ as *const libc::c_void,
+            std::mem::size_of::<i32>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(rc, 0, "SO_SNDBUF");
 }
 
 /// A deterministic pseudo-random byte pattern (xorshift), different for each `seed`.
