@@ -139,7 +139,7 @@ fn a_client_that_never_reads_its_replies_stops_being_read_and_others_stay_served
     let server = serve(&root, &["--idle-timeout", "2"]);
     let rss_before: u64 = rss_kib(&server);
     let mut other = server.anonymous();
-    let mut flooder = server.connect();
+    let flooder = server.connect();
     // A small, fixed send buffer: what the client can have in flight is then bounded by the
     // buffers (some 100-300 KiB), and everything past that must wait for the server to read.
     set_send_buffer(flooder.stream(), 32 * 1024);
