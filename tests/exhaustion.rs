@@ -110,8 +110,25 @@ fn out_of_descriptors_pauses_accepting_without_spinning_and_recovers() {
     for s in sessions.iter_mut() {
         s.expect("NOOP", 200);
     }
-    // Free the descriptors: new clients are served again, data connections included.
+    // Free the descriptors: close all but the last 5 extra clients. Those were never accepted
+    // (they wait in the listen backlog) and no new connection arrives to wake the listener:
+    // the server must come back to them by itself and greet them.
+    let mut extra = extra;
+    let waiting: Vec<TcpStream> = extra.split_off(extra.len() - 5);
     drop(extra);
+    for (i, stream) in waiting.into_iter().enumerate() {
+        let mut c = Client::from_stream(stream);
+        c.set_read_timeout(Duration::from_secs(10));
+        let greeting = c.read_reply().unwrap_or_else(|e| {
+            panic!(
+                "a client left in the backlog was never served after descriptors were freed \
+                 ({i}: {e}); log tail:\n{}",
+                tail(&server.log_text(), 20)
+            )
+        });
+        assert_eq!(greeting.code, 220);
+    }
+    // New clients are served again, data connections included.
     let deadline = Instant::now() + Duration::from_secs(15);
     let mut fresh = loop {
         assert!(

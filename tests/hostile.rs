@@ -237,8 +237,10 @@ fn a_client_that_never_reads_its_data_is_cut_at_the_data_timeout() {
     client.expect("TYPE I", 200);
     for connect_first in [false, true] {
         let (data, start) = if connect_first {
-            // The usual passive order: connect, then RETR.
+            // The usual passive order: connect, then RETR (once the server has surely
+            // accepted the connection).
             let data = client.pasv_connect();
+            std::thread::sleep(Duration::from_millis(200));
             let start = Instant::now();
             client.expect("RETR big.bin", 150);
             (data, start)
