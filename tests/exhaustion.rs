@@ -515,7 +515,6 @@ fn ten_thousand_vanishing_peers_leak_no_descriptor_or_session() {
         "{done} sessions in {elapsed:?}, {} client-side errors (first: {errors:?})",
         failures.load(Ordering::Relaxed)
     );
-    eprintln!("server cpu {:.1} s", server.cpu_seconds());
     eprintln!("server CPU time: {:.1} s", server.cpu_seconds());
     assert_eq!(done, SESSIONS, "only {done} sessions ran in {elapsed:?}");
     // A few client-side errors are fine (a reset that raced a reply); many mean the server
