@@ -127,7 +127,8 @@ fn bare_lf_and_trailing_space_are_accepted() {
 fn line_just_under_4096_bytes_is_accepted() {
     let s = Server::start(&["-a"]);
     let mut c = s.anon();
-    let name = "n".repeat(4000);
+    // 4000 bytes of short path components (a single long name would be ENAMETOOLONG).
+    let name = "d/".repeat(2000);
     c.ok(&format!("SIZE {name}"), 550);
     c.ok("NOOP", 200);
 }
@@ -526,6 +527,24 @@ fn abor_with_no_transfer_is_225_or_226() {
     let r = c.cmd("ABOR");
     assert!(r.code == 225 || r.code == 226, "{:?}", r.lines);
     c.ok("NOOP", 200);
+}
+
+#[test]
+fn quit_is_answered_in_each_of_many_sessions_in_a_row() {
+    let s = Server::start(&["-a"]);
+    for i in 0..40 {
+        let mut c = s.connect();
+        c.ok("USER anonymous", 331);
+        c.ok("PASS x", 230);
+        c.ok("PWD", 257);
+        c.send("QUIT");
+        let r = c.try_reply();
+        assert!(
+            matches!(&r, Some(r) if r.code == 221),
+            "session {i}: QUIT got {r:?}"
+        );
+        assert!(c.read_to_close().is_some(), "session {i} closed");
+    }
 }
 
 #[test]

@@ -429,30 +429,86 @@ fn other_sessions_are_served_while_a_big_download_runs() {
     );
 }
 
+/// Sets SO_LINGER 0 so that dropping the stream sends a reset (an abrupt disconnect).
+fn set_linger_zero(s: &std::net::TcpStream) {
+    use std::os::fd::AsRawFd;
+    let l = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    let rc = unsafe {
+        libc::setsockopt(
+            s.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            &l as *const _ as *const libc::c_void,
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(rc, 0);
+}
+
 #[test]
-fn upload_cut_off_midway_keeps_what_was_sent() {
+fn upload_reset_midway_keeps_the_part_received() {
     let s = Server::start(&["-a", "-w"]);
     let data = pattern(300_000, 4);
-    {
-        let mut c = s.anon();
-        c.ok("TYPE I", 200);
-        let mut d = c.pasv();
-        c.ok("STOR cut.bin", 150);
-        d.write_all(&data).unwrap();
-        // The client vanishes: control first, then data.
-        let _ = c.w.shutdown(Shutdown::Both);
-        drop(c);
-        drop(d);
-    }
-    let ok = eventually(IO_TIMEOUT, || {
+    let mut c = s.anon();
+    c.ok("TYPE I", 200);
+    let mut d = c.pasv();
+    c.ok("STOR cut.bin", 150);
+    d.write_all(&data).unwrap();
+    assert!(
+        eventually(IO_TIMEOUT, || fs::metadata(s.path("cut.bin"))
+            .map(|m| m.len() == 300_000)
+            .unwrap_or(false)),
+        "the server writes what arrives"
+    );
+    // The client vanishes: both connections reset.
+    set_linger_zero(&d);
+    set_linger_zero(&c.w);
+    drop(d);
+    drop(c);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_bytes_eq(&fs::read(s.path("cut.bin")).unwrap(), &data, "kept");
+    s.anon().ok("NOOP", 200);
+}
+
+#[test]
+fn upload_keeps_everything_sent_when_control_connection_drops_first() {
+    let s = Server::start(&["-a", "-w"]);
+    let data = pattern(300_000, 4);
+    let mut c = s.anon();
+    c.ok("TYPE I", 200);
+    let mut d = c.pasv();
+    c.ok("STOR cut.bin", 150);
+    d.write_all(&data[..100_000]).unwrap();
+    assert!(eventually(IO_TIMEOUT, || fs::metadata(s.path("cut.bin"))
+        .map(|m| m.len() == 100_000)
+        .unwrap_or(false)));
+    // The control connection goes away mid-upload; the data connection still delivers the
+    // rest and then closes. What the client sent is what the file must hold.
+    let _ = c.w.shutdown(Shutdown::Both);
+    drop(c);
+    std::thread::sleep(Duration::from_millis(100));
+    let sent_all = d.write_all(&data[100_000..]).is_ok();
+    let _ = d.shutdown(Shutdown::Write);
+    let _ = read_all_lossy(&mut d);
+    drop(d);
+    let ok = eventually(Duration::from_secs(3), || {
         fs::read(s.path("cut.bin")).map(|v| v == data).unwrap_or(false)
     });
     assert!(
         ok,
-        "the file should hold the 300000 bytes sent, has {:?}",
+        "client sent 300000 bytes (all writes succeeded: {sent_all}); file has {:?}",
         fs::metadata(s.path("cut.bin")).map(|m| m.len())
     );
     s.anon().ok("NOOP", 200);
+}
+
+fn read_all_lossy(s: &mut std::net::TcpStream) -> Vec<u8> {
+    let mut v = Vec::new();
+    let _ = s.read_to_end(&mut v);
+    v
 }
 
 #[test]
