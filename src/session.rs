@@ -12,13 +12,16 @@ use std::collections::VecDeque;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::rc::Rc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use log::{debug, info, warn};
 
 use crate::auth::{self, Users};
 use crate::command::{self, Command, EpsvArg, LineFramer, TransferType};
-use crate::config::{Config, MAX_OUTPUT_BACKLOG_BYTES, MAX_STAT_ENTRIES};
+use crate::config::{
+    Config, LOGIN_FAILURE_DELAY_MS, LOGIN_TIMEOUT_SECS, MAX_LOGIN_FAILURES,
+    MAX_OUTPUT_BACKLOG_BYTES, MAX_STAT_ENTRIES,
+};
 use crate::fs::{self, FileKind, Jail, WriteMode};
 use crate::listing::{self, Facts};
 use crate::reply;
@@ -43,7 +46,7 @@ pub enum Action {
     /// Run `job` on the data connection: connect to `connect_to` (PORT/EPRT), or use the
     /// passive connection (waiting for the client to connect if it has not yet).
     Transfer {
-        job: Job,
+        job: Box<Job>,
         connect_to: Option<SocketAddr>,
     },
     /// Drop the data connection or passive listener and whatever runs on it.
@@ -120,8 +123,13 @@ pub struct Session {
     framer: LineFramer,
     output: Vec<u8>,
     actions: VecDeque<Action>,
+    connected_at: Instant,
+    /// The last command that did something (NOOP does not count): the idle timer starts here.
     last_activity: Instant,
     data_deadline: Option<Instant>,
+    failed_logins: u8,
+    /// When the 530 of a failed login is due; until then no command runs.
+    login_delay: Option<Instant>,
     closing: bool,
 }
 
@@ -150,8 +158,11 @@ impl Session {
             framer: LineFramer::default(),
             output: Vec::new(),
             actions: VecDeque::new(),
+            connected_at: now,
             last_activity: now,
             data_deadline: None,
+            failed_logins: 0,
+            login_delay: None,
             closing: false,
         };
         session.reply(reply::READY, "leanftpd ready.");
@@ -164,6 +175,15 @@ impl Session {
     pub fn handle_input(&mut self, bytes: &[u8], now: Instant) {
         if self.closing {
             return;
+        }
+        // SECURITY: a TLS ClientHello (implicit FTPS, or a scanner) is not FTP: close at once.
+        if !self.framer.has_pending() && bytes.starts_with(&[0x16, 0x03]) {
+            warn!(
+                "[#{}] TLS handshake from {} on the plain FTP port: closing",
+                self.id,
+                self.peer.ip()
+            );
+            return self.close();
         }
         self.framer.push(bytes);
         self.run_commands(now);
@@ -246,6 +266,31 @@ impl Session {
         if self.closing {
             return;
         }
+        if self.login_delay.is_some_and(|due| now >= due) {
+            self.login_delay = None;
+            self.reply(reply::NOT_LOGGED_IN, "Login incorrect.");
+            if self.failed_logins >= MAX_LOGIN_FAILURES {
+                info!(
+                    "[#{}] {} failed logins: closing",
+                    self.id, self.failed_logins
+                );
+                return self.close();
+            }
+            return self.run_commands(now);
+        }
+        if !self.is_logged_in()
+            && now >= self.connected_at + Duration::from_secs(LOGIN_TIMEOUT_SECS)
+        {
+            info!(
+                "[#{}] no login within {LOGIN_TIMEOUT_SECS} s: closing",
+                self.id
+            );
+            self.reply(
+                reply::SERVICE_NOT_AVAILABLE,
+                "Login timeout: closing control connection.",
+            );
+            return self.close();
+        }
         if self.data_deadline.is_some_and(|deadline| now >= deadline) {
             self.data_deadline = None;
             match &self.data {
@@ -308,16 +353,21 @@ impl Session {
         }
         let idle =
             (!self.is_transferring()).then(|| self.last_activity + self.shared.config.idle_timeout);
-        match (idle, self.data_deadline) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        let login = (!self.is_logged_in())
+            .then(|| self.connected_at + Duration::from_secs(LOGIN_TIMEOUT_SECS));
+        [idle, login, self.data_deadline, self.login_delay]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// False while the server should leave further input in the socket: a command waits for
     /// the transfer to end, the client is not reading its replies, or the session is closing.
     pub fn wants_input(&self) -> bool {
-        !self.closing && !self.framer.has_line() && self.output.len() < MAX_OUTPUT_BACKLOG_BYTES
+        !self.closing
+            && self.login_delay.is_none()
+            && !self.framer.has_line()
+            && self.output.len() < MAX_OUTPUT_BACKLOG_BYTES
     }
 
     pub fn is_closing(&self) -> bool {
@@ -330,7 +380,10 @@ impl Session {
     /// and QUIT run (RFC 959 4.1.3); any other command waits until the transfer ends.
     fn run_commands(&mut self, now: Instant) {
         let mut framer = std::mem::take(&mut self.framer);
-        while !self.closing && self.output.len() < MAX_OUTPUT_BACKLOG_BYTES {
+        while !self.closing
+            && self.login_delay.is_none()
+            && self.output.len() < MAX_OUTPUT_BACKLOG_BYTES
+        {
             let line = match framer.peek_line() {
                 Ok(Some(line)) => line,
                 Ok(None) => break,
@@ -340,6 +393,17 @@ impl Session {
                     break;
                 }
             };
+            if is_foreign_protocol(line) {
+                // SECURITY: an HTTP request (a browser, a proxy probe, a cross-protocol attack)
+                // sent to the FTP port gets nothing back: the session is closed at once.
+                warn!(
+                    "[#{}] HTTP request from {}: closing",
+                    self.id,
+                    self.peer.ip()
+                );
+                self.close();
+                break;
+            }
             let parsed = command::parse(line);
             if self.is_transferring()
                 && !matches!(
@@ -349,7 +413,10 @@ impl Session {
             {
                 break;
             }
-            self.last_activity = now;
+            // NOOP keeps nothing alive: a client sending only NOOPs still meets the idle timeout.
+            if parsed != Ok(Command::Noop) {
+                self.last_activity = now;
+            }
             match parsed {
                 Ok(cmd) => {
                     self.log_command(&cmd);
@@ -398,7 +465,7 @@ impl Session {
                 self.close();
             }
             Command::User(name) => self.user(name),
-            Command::Pass(password) => self.pass(password),
+            Command::Pass(password) => self.pass(password, now),
             Command::Feat => self.feat(),
             Command::Opts(arg) => self.opts(arg),
             Command::Syst => self.reply(reply::SYSTEM_TYPE, "UNIX Type: L8"),
@@ -494,7 +561,7 @@ impl Session {
         }
     }
 
-    fn pass(&mut self, password: &[u8]) {
+    fn pass(&mut self, password: &[u8], now: Instant) {
         let user = match &self.login {
             Login::AwaitPass { user } => user.clone(),
             Login::LoggedIn(_) => return self.reply(reply::BAD_SEQUENCE, "Already logged in."),
@@ -533,7 +600,11 @@ impl Session {
                     self.peer.ip()
                 );
                 self.set_login_state(Login::AwaitUser);
-                self.reply(reply::NOT_LOGGED_IN, "Login incorrect.");
+                // SECURITY: the 530 comes after a delay that doubles with each failure (a timer
+                // in the loop, never a sleep); the session closes after the last one allowed.
+                self.failed_logins = self.failed_logins.saturating_add(1);
+                let delay = LOGIN_FAILURE_DELAY_MS << (self.failed_logins - 1).min(8);
+                self.login_delay = Some(now + Duration::from_millis(delay));
             }
         }
     }
@@ -566,6 +637,10 @@ impl Session {
             login_name(&login)
         );
         self.login = login;
+    }
+
+    fn is_logged_in(&self) -> bool {
+        matches!(self.login, Login::LoggedIn(_))
     }
 
     fn user_ref(&self) -> Option<&User> {
@@ -776,7 +851,10 @@ impl Session {
             bytes: 0,
             unique_name,
         }));
-        self.actions.push_back(Action::Transfer { job, connect_to });
+        self.actions.push_back(Action::Transfer {
+            job: Box::new(job),
+            connect_to,
+        });
         self.reply(reply::OPENING_DATA, text);
     }
 
@@ -1235,6 +1313,22 @@ fn push_reply_text(out: &mut Vec<u8>, text: &[u8]) {
     );
 }
 
+/// The first line of an HTTP request: `GET / HTTP/1.1`, `CONNECT host:443 HTTP/1.1`, ...
+fn is_foreign_protocol(line: &[u8]) -> bool {
+    const METHODS: [&[u8]; 9] = [
+        b"GET ",
+        b"POST ",
+        b"HEAD ",
+        b"PUT ",
+        b"DELETE ",
+        b"CONNECT ",
+        b"OPTIONS ",
+        b"TRACE ",
+        b"PATCH ",
+    ];
+    METHODS.iter().any(|method| line.starts_with(method))
+}
+
 /// Commands that change the file system: refused with 550 for read-only users.
 fn is_write(cmd: &Command) -> bool {
     matches!(
@@ -1411,14 +1505,77 @@ mod tests {
             feed(&mut s, "USER bob\r\n", now),
             "331 Please specify the password.\r\n"
         );
+        // The 530 waits for the failure delay; commands sent meanwhile wait behind it.
+        assert_eq!(feed(&mut s, "PASS nope\r\nPWD\r\n", now), "");
+        assert!(!s.wants_input());
+        let due = now + Duration::from_millis(LOGIN_FAILURE_DELAY_MS);
+        assert_eq!(s.poll_timeout(), Some(due));
+        s.handle_timeout(due);
         assert_eq!(
-            feed(&mut s, "PASS nope\r\n", now),
-            "530 Login incorrect.\r\n"
+            take_output(&mut s),
+            "530 Login incorrect.\r\n530 Please login with USER and PASS.\r\n"
         );
+    }
+
+    #[test]
+    fn three_failed_logins_close_the_session_with_growing_delays() {
+        let root = Root::new("threefail");
+        let mut now = Instant::now();
+        let mut s = session(&root, false, now);
+        take_output(&mut s);
+        for failure in 1..=3u32 {
+            feed(&mut s, "USER bob\r\n", now);
+            assert_eq!(feed(&mut s, "PASS wrong\r\n", now), "");
+            let delay = Duration::from_millis(LOGIN_FAILURE_DELAY_MS * 2u64.pow(failure - 1));
+            assert_eq!(s.poll_timeout(), Some(now + delay), "failure {failure}");
+            now += delay;
+            s.handle_timeout(now);
+            assert_eq!(take_output(&mut s), "530 Login incorrect.\r\n");
+        }
+        assert!(s.is_closing());
+    }
+
+    #[test]
+    fn a_connection_that_never_logs_in_is_closed() {
+        let root = Root::new("logintimeout");
+        let start = Instant::now();
+        let mut s = session(&root, false, start);
+        take_output(&mut s);
+        let deadline = start + Duration::from_secs(LOGIN_TIMEOUT_SECS);
+        assert_eq!(s.poll_timeout(), Some(deadline));
+        // Chatter before login does not extend it.
+        feed(&mut s, "SYST\r\n", start + Duration::from_secs(20));
+        assert_eq!(s.poll_timeout(), Some(deadline));
+        s.handle_timeout(deadline);
         assert_eq!(
-            feed(&mut s, "PWD\r\n", now),
-            "530 Please login with USER and PASS.\r\n"
+            take_output(&mut s),
+            "421 Login timeout: closing control connection.\r\n"
         );
+        assert!(s.is_closing());
+    }
+
+    #[test]
+    fn noop_does_not_keep_a_session_alive() {
+        let root = Root::new("noop");
+        let start = Instant::now();
+        let mut s = logged_in(&root, false, start);
+        feed(&mut s, "NOOP\r\n", start + Duration::from_secs(59));
+        assert_eq!(s.poll_timeout(), Some(start + Duration::from_secs(60)));
+    }
+
+    #[test]
+    fn http_and_tls_on_the_ftp_port_close_at_once() {
+        let root = Root::new("http");
+        let now = Instant::now();
+        let mut s = session(&root, false, now);
+        take_output(&mut s);
+        assert_eq!(feed(&mut s, "GET / HTTP/1.1\r\nHost: x\r\n\r\n", now), "");
+        assert!(s.is_closing());
+        let mut s = session(&root, false, now);
+        take_output(&mut s);
+        s.handle_input(&[0x16, 0x03, 0x01, 0x02, 0x00, 0x01], now);
+        assert!(s.is_closing());
+        assert_eq!(take_output(&mut s), "");
     }
 
     #[test]
@@ -1603,7 +1760,7 @@ mod tests {
         let mut s = logged_in(&root, false, start);
         assert_eq!(s.poll_timeout(), Some(start + Duration::from_secs(60)));
         let later = start + Duration::from_secs(30);
-        feed(&mut s, "NOOP\r\n", later);
+        feed(&mut s, "PWD\r\n", later);
         assert_eq!(s.poll_timeout(), Some(later + Duration::from_secs(60)));
         s.handle_timeout(later + Duration::from_secs(60));
         assert_eq!(
