@@ -154,25 +154,22 @@ fn run() -> Result<(), String> {
         std::fs::write(path, format!("{}\n", std::process::id()))
             .map_err(|e| format!("--pid-file {}: {e}", path.display()))?;
     }
-    match run_as {
-        Some((uid, gid)) => {
-            sys::drop_privileges(uid, gid).map_err(|e| format!("--run-as: {e}"))?;
-            info!("running as uid {uid}, gid {gid}");
-        }
-        None if sys::is_root() => {
-            warn!("running as root: use --run-as USER to drop privileges after binding")
-        }
-        None => {}
+    let addrs = listeners
+        .iter()
+        .map(|listener| listener.local_addr())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("cannot read the listening address: {e}"))?;
+    if let Some((uid, gid)) = run_as {
+        sys::drop_privileges(uid, gid).map_err(|e| format!("--run-as: {e}"))?;
     }
-    warn_about_writable_roots(&shared);
-    for listener in &listeners {
-        let addr = listener
-            .local_addr()
-            .map_err(|e| format!("cannot read the listening address: {e}"))?;
-        info!("listening on {addr}");
-    }
+    log_start(&shared, run_as);
+    // The signal handlers are in place before "listening on": a client (or a test) that sees
+    // it may send SIGTERM at once.
     let mut server =
         Server::new(shared, listeners).map_err(|e| format!("cannot start the event loop: {e}"))?;
+    for addr in addrs {
+        info!("listening on {addr}");
+    }
     let result = server.run().map_err(|e| format!("event loop failed: {e}"));
     if let Some(path) = &pid_file {
         // After a privilege drop this may be refused; the init system cleans /run anyway.
@@ -183,10 +180,32 @@ fn run() -> Result<(), String> {
     Ok(())
 }
 
-/// vsftpd refuses a writable chroot; leanftpd's jail does not rely on the root being read-only,
-/// so it serves one, but says so: the usual mistake is serving a writable root by accident.
-fn warn_about_writable_roots(shared: &Shared) {
+/// What the server starts with, logged only once nothing can fail any more, so that a failed
+/// start prints its one error line and nothing else. vsftpd refuses a writable chroot;
+/// leanftpd's jail does not rely on the root being read-only, so it serves one but says so.
+fn log_start(shared: &Shared, run_as: Option<(u32, u32)>) {
     let config = &shared.config;
+    match run_as {
+        Some((uid, gid)) => info!("running as uid {uid}, gid {gid}"),
+        None if sys::is_root() => {
+            warn!("running as root: use --run-as USER to drop privileges after binding")
+        }
+        None => {}
+    }
+    if config.anonymous {
+        let mode = if config.writable {
+            "read-write"
+        } else {
+            "read-only"
+        };
+        info!(
+            "anonymous login enabled on {} ({mode})",
+            config.root.display()
+        );
+    }
+    if config.users_file.is_some() {
+        info!("{} users loaded", shared.users.borrow().len());
+    }
     if config.anonymous && sys::is_writable(&config.root) {
         if config.writable {
             info!(
@@ -309,22 +328,10 @@ fn load_shared(config: Config) -> Result<Shared, String> {
     let anonymous_jail = if config.anonymous {
         let jail =
             Jail::open(&config.root).map_err(|e| format!("root {}: {e}", config.root.display()))?;
-        info!(
-            "anonymous login enabled on {} ({})",
-            config.root.display(),
-            if config.writable {
-                "read-write"
-            } else {
-                "read-only"
-            }
-        );
         Some(Rc::new(jail))
     } else {
         None
     };
-    if config.users_file.is_some() {
-        info!("{} users loaded", users.len());
-    }
     Ok(Shared {
         config,
         users: RefCell::new(users),
