@@ -19,7 +19,11 @@ fn refuses(args: &[&str], mentions: &[&str]) {
         "leanftpd {args:?} should exit 2; stderr: {:?}",
         out.stderr
     );
-    let lines: Vec<&str> = out.stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    let lines: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .collect();
     assert_eq!(
         lines.len(),
         1,
@@ -82,7 +86,11 @@ fn help_short_and_long_print_every_flag_and_exit_0() {
         let out = run_bin(&[flag], b"");
         assert_eq!(out.status.code(), Some(0), "{flag}: {}", out.stderr);
         for f in FLAGS {
-            assert!(out.stdout.contains(f), "{flag} output lacks {f}:\n{}", out.stdout);
+            assert!(
+                out.stdout.contains(f),
+                "{flag} output lacks {f}:\n{}",
+                out.stdout
+            );
         }
     }
 }
@@ -194,7 +202,11 @@ fn refuses_users_file_with_malformed_line_naming_the_line() {
     with_root(&["-U", &u], |a| {
         refuses(a, &[]);
         let out = run_bin(a, b"");
-        assert!(names_line(&out.stderr, 3), "should name line 3: {:?}", out.stderr);
+        assert!(
+            names_line(&out.stderr, 3),
+            "should name line 3: {:?}",
+            out.stderr
+        );
     });
 }
 
@@ -216,7 +228,11 @@ fn refuses_users_file_with_unknown_permission() {
     with_root(&["-U", &u], |a| {
         refuses(a, &[]);
         let out = run_bin(a, b"");
-        assert!(names_line(&out.stderr, 3), "should name line 3: {:?}", out.stderr);
+        assert!(
+            names_line(&out.stderr, 3),
+            "should name line 3: {:?}",
+            out.stderr
+        );
     });
 }
 
@@ -344,9 +360,7 @@ fn log_lines_with(flag: Option<&str>) -> usize {
         .stdout(std::process::Stdio::null())
         .stderr(logf);
     let mut child = cmd.spawn().unwrap();
-    let up = eventually(IO_TIMEOUT, || {
-        std::net::TcpStream::connect(addr).is_ok()
-    });
+    let up = eventually(IO_TIMEOUT, || std::net::TcpStream::connect(addr).is_ok());
     if !up {
         let _ = child.kill();
         let _ = child.wait();
@@ -376,9 +390,15 @@ fn verbose_logs_more_and_quiet_logs_less_than_default() {
     let verbose_long = log_lines_with(Some("--verbose"));
     let quiet_long = log_lines_with(Some("--quiet"));
     assert!(verbose > normal, "-v {verbose} lines, default {normal}");
-    assert!(verbose_long > normal, "--verbose {verbose_long} lines, default {normal}");
+    assert!(
+        verbose_long > normal,
+        "--verbose {verbose_long} lines, default {normal}"
+    );
     assert!(quiet < normal, "-q {quiet} lines, default {normal}");
-    assert!(quiet_long < normal, "--quiet {quiet_long} lines, default {normal}");
+    assert!(
+        quiet_long < normal,
+        "--quiet {quiet_long} lines, default {normal}"
+    );
 }
 
 fn exits_0_on(sig: i32) {
@@ -386,7 +406,9 @@ fn exits_0_on(sig: i32) {
     let mut c = s.anon();
     c.ok("NOOP", 200);
     s.signal(sig);
-    let st = s.wait_exit(IO_TIMEOUT).expect("server exits after the signal");
+    let st = s
+        .wait_exit(IO_TIMEOUT)
+        .expect("server exits after the signal");
     assert_eq!(st.code(), Some(0), "exit status after signal {sig}: {st:?}");
     // The session was closed (possibly after a 421).
     let rest = c.read_to_close().expect("control connection closed");

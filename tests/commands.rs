@@ -285,7 +285,14 @@ fn names_with_spaces_keep_their_spaces() {
     let s = Server::start(&["-a", "-w"]);
     let mut c = s.anon();
     c.ok("MKD  lead and trail ", 257);
-    assert!(s.path(" lead and trail ").is_dir(), "{:?}", fs::read_dir(s.root()).unwrap().map(|e| e.unwrap().file_name()).collect::<Vec<_>>());
+    assert!(
+        s.path(" lead and trail ").is_dir(),
+        "{:?}",
+        fs::read_dir(s.root())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect::<Vec<_>>()
+    );
 }
 
 #[test]
@@ -332,7 +339,9 @@ fn opts_utf8_and_mlst_facts() {
 fn type_mode_stru() {
     let s = Server::start(&["-a"]);
     let mut c = s.anon();
-    for ok in ["TYPE A", "TYPE A N", "TYPE I", "TYPE L 8", "type a", "TYPE a n"] {
+    for ok in [
+        "TYPE A", "TYPE A N", "TYPE I", "TYPE L 8", "type a", "TYPE a n",
+    ] {
         c.ok(ok, 200);
     }
     c.ok("TYPE E", 504);
@@ -490,11 +499,7 @@ fn epsv_variants_and_epsv_all() {
     c.ok("EPSV 2", 522);
     c.ok("EPSV 3", 522);
     c.ok("EPSV ALL", 200);
-    for refused in [
-        "PASV",
-        "PORT 127,0,0,1,200,10",
-        "EPRT |1|127.0.0.1|51210|",
-    ] {
+    for refused in ["PASV", "PORT 127,0,0,1,200,10", "EPRT |1|127.0.0.1|51210|"] {
         let r = c.cmd(refused);
         assert!(
             (500..600).contains(&r.code),

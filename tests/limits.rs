@@ -25,9 +25,8 @@ fn max_clients_2_refuses_the_third_with_421() {
     let mut third = Ftp::connect_raw(s.addr());
     refused_with_421(&mut third);
     // From another IP too.
-    let mut other = Ftp::from_stream(
-        tcp_connect_from(Ipv4Addr::new(127, 0, 0, 2), s.addr()).unwrap(),
-    );
+    let mut other =
+        Ftp::from_stream(tcp_connect_from(Ipv4Addr::new(127, 0, 0, 2), s.addr()).unwrap());
     refused_with_421(&mut other);
     a.ok("NOOP", 200);
     b.ok("NOOP", 200);
@@ -48,9 +47,8 @@ fn max_per_ip_1_refuses_a_second_session_from_the_same_ip() {
     let mut second = Ftp::connect_raw(s.addr());
     refused_with_421(&mut second);
     // Another IP is still welcome.
-    let mut other = Ftp::from_stream(
-        tcp_connect_from(Ipv4Addr::new(127, 0, 0, 2), s.addr()).unwrap(),
-    );
+    let mut other =
+        Ftp::from_stream(tcp_connect_from(Ipv4Addr::new(127, 0, 0, 2), s.addr()).unwrap());
     other.reply().expect(220);
     other.login_anonymous();
     a.ok("NOOP", 200);
@@ -174,7 +172,11 @@ fn pasv_ports_are_taken_from_the_range() {
     let mut c = s.anon();
     for _ in 0..6 {
         let a = c.pasv_addr();
-        assert!((min..=max).contains(&a.port()), "{} not in {range}", a.port());
+        assert!(
+            (min..=max).contains(&a.port()),
+            "{} not in {range}",
+            a.port()
+        );
         let p = c.epsv_port();
         assert!((min..=max).contains(&p), "{p} not in {range}");
     }

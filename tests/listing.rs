@@ -86,7 +86,11 @@ fn check_list(lines: &[String], s: &Server, recent: u64) {
         }
     }
     names.sort();
-    assert_eq!(names, ["f.txt", "link -> f.txt", "sub", "two words.txt"], "{lines:?}");
+    assert_eq!(
+        names,
+        ["f.txt", "link -> f.txt", "sub", "two words.txt"],
+        "{lines:?}"
+    );
 }
 
 in_every_mode!(list_is_ls_l_with_numeric_owner_and_utc_dates, |mode| {
@@ -106,12 +110,18 @@ in_every_mode!(list_is_ls_l_with_numeric_owner_and_utc_dates, |mode| {
     // A directory argument lists that directory; a file argument lists the file.
     let sub = c.lines(mode, "LIST sub");
     assert_eq!(sub.len(), 1, "{sub:?}");
-    assert!(sub[0].starts_with("-") && sub[0].ends_with(" inner.txt"), "{sub:?}");
+    assert!(
+        sub[0].starts_with("-") && sub[0].ends_with(" inner.txt"),
+        "{sub:?}"
+    );
     let sub2 = c.lines(mode, "LIST -la sub");
     assert_eq!(sub2, sub);
     let one = c.lines(mode, "LIST f.txt");
     assert_eq!(one.len(), 1, "{one:?}");
-    assert!(one[0].ends_with(" f.txt") && one[0].starts_with("-rw-r--r--"), "{one:?}");
+    assert!(
+        one[0].ends_with(" f.txt") && one[0].starts_with("-rw-r--r--"),
+        "{one:?}"
+    );
     c.ok("CWD sub", 250);
     let here = c.lines(mode, "LIST");
     assert_eq!(here, sub);
@@ -127,7 +137,10 @@ in_every_mode!(nlst_gives_bare_names, |mode| {
     assert_eq!(c.nlst(mode, "NLST -la"), want);
     let sub = c.nlst(mode, "NLST sub");
     assert_eq!(sub.len(), 1, "{sub:?}");
-    assert!(sub[0] == "inner.txt" || sub[0] == "sub/inner.txt", "{sub:?}");
+    assert!(
+        sub[0] == "inner.txt" || sub[0] == "sub/inner.txt",
+        "{sub:?}"
+    );
 });
 
 in_every_mode!(mlsd_gives_facts_for_each_entry, |mode| {
@@ -145,19 +158,32 @@ in_every_mode!(mlsd_gives_facts_for_each_entry, |mode| {
             .map(|f| f.split_once('=').expect("fact=value"))
             .collect();
         let keys: Vec<String> = kv.iter().map(|(k, _)| k.to_lowercase()).collect();
-        let ty = kv.iter().find(|(k, _)| k.eq_ignore_ascii_case("type")).unwrap().1;
+        let ty = kv
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("type"))
+            .unwrap()
+            .1;
         if ty == "cdir" || ty == "pdir" {
             continue;
         }
         names.push(name.to_string());
         if ty == "file" {
-            assert_eq!(keys, ["type", "size", "modify", "perm", "unix.mode"], "{l:?}");
+            assert_eq!(
+                keys,
+                ["type", "size", "modify", "perm", "unix.mode"],
+                "{l:?}"
+            );
         } else {
             for k in ["type", "modify", "perm", "unix.mode"] {
                 assert!(keys.iter().any(|x| x == k), "{k} missing: {l:?}");
             }
         }
-        let get = |k: &str| kv.iter().find(|(kk, _)| kk.eq_ignore_ascii_case(k)).unwrap().1;
+        let get = |k: &str| {
+            kv.iter()
+                .find(|(kk, _)| kk.eq_ignore_ascii_case(k))
+                .unwrap()
+                .1
+        };
         match name {
             "f.txt" => {
                 assert_eq!(get("type"), "file");
@@ -167,7 +193,10 @@ in_every_mode!(mlsd_gives_facts_for_each_entry, |mode| {
                 let perm = get("perm");
                 assert!(perm.contains('r'), "{l:?}");
                 assert!(
-                    !perm.contains('w') && !perm.contains('d') && !perm.contains('a') && !perm.contains('f'),
+                    !perm.contains('w')
+                        && !perm.contains('d')
+                        && !perm.contains('a')
+                        && !perm.contains('f'),
                     "read-only anonymous may not write: {l:?}"
                 );
             }
@@ -183,11 +212,18 @@ in_every_mode!(mlsd_gives_facts_for_each_entry, |mode| {
     }
     names.sort();
     // The symlink is reported as what it points to (or as a link): its name is there.
-    assert_eq!(names, ["f.txt", "link", "sub", "two words.txt"], "{lines:?}");
+    assert_eq!(
+        names,
+        ["f.txt", "link", "sub", "two words.txt"],
+        "{lines:?}"
+    );
     let sub = c.lines(mode, "MLSD sub");
     let files: Vec<&String> = sub.iter().filter(|l| l.contains("type=file;")).collect();
     assert_eq!(files.len(), 1, "{sub:?}");
-    assert!(files[0].starts_with("type=file;size=5;") && files[0].ends_with("; inner.txt"), "{sub:?}");
+    assert!(
+        files[0].starts_with("type=file;size=5;") && files[0].ends_with("; inner.txt"),
+        "{sub:?}"
+    );
 });
 
 #[test]
@@ -247,7 +283,8 @@ fn empty_directory_lists_nothing() {
     assert!(c.nlst(Mode::Pasv, "NLST empty").is_empty());
     let m = c.lines(Mode::Pasv, "MLSD empty");
     assert!(
-        m.iter().all(|l| l.contains("type=cdir;") || l.contains("type=pdir;")),
+        m.iter()
+            .all(|l| l.contains("type=cdir;") || l.contains("type=pdir;")),
         "{m:?}"
     );
 }
@@ -258,7 +295,11 @@ fn big_directory_streams_every_entry() {
     fs::create_dir(s.path("many")).unwrap();
     let n = 5000;
     for i in 0..n {
-        fs::write(s.path(&format!("many/file-{i:05}-with-a-rather-long-name.dat")), b"").unwrap();
+        fs::write(
+            s.path(&format!("many/file-{i:05}-with-a-rather-long-name.dat")),
+            b"",
+        )
+        .unwrap();
     }
     let mut c = s.anon();
     let names = c.nlst(Mode::Pasv, "NLST many");

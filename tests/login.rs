@@ -50,7 +50,10 @@ fn wrong_password_and_unknown_user_get_the_same_530() {
     let bad = c.ok("PASS wrong", 530);
     let user2 = c.ok("USER mallory", 331);
     let unknown = c.ok("PASS secret", 530);
-    assert_eq!(user1, user2, "USER reply must not reveal whether the user exists");
+    assert_eq!(
+        user1, user2,
+        "USER reply must not reveal whether the user exists"
+    );
     assert_eq!(bad, unknown, "530 must not reveal whether the user exists");
     c.ok("PWD", 530);
     // The session may try again.
@@ -145,7 +148,11 @@ fn read_only_refuses_every_write(c: &mut Ftp, root: &std::path::Path) {
     // RNTO after a refused RNFR has nothing to rename.
     let r = c.cmd("RNTO renamed.txt");
     assert!(r.code == 503 || r.code == 550, "{:?}", r.lines);
-    assert_eq!(snapshot(root), before, "a read-only session changed the disk");
+    assert_eq!(
+        snapshot(root),
+        before,
+        "a read-only session changed the disk"
+    );
     // Reading still works.
     assert_eq!(c.retr(Mode::Pasv, "existing.txt"), b"old\n");
 }
@@ -206,7 +213,10 @@ fn read_write_may_do_every_write(c: &mut Ftp, root: &std::path::Path) {
     c.ok("SITE CHMOD 600 renamed.txt", 200);
     {
         use std::os::unix::fs::PermissionsExt;
-        let m = fs::metadata(root.join("renamed.txt")).unwrap().permissions().mode();
+        let m = fs::metadata(root.join("renamed.txt"))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(m & 0o777, 0o600);
     }
     c.ok("DELE renamed.txt", 250);
@@ -250,12 +260,18 @@ fn user_is_confined_to_home() {
     c.ok("SIZE ../bob/bob-secret.txt", 550);
     c.ok("SIZE /../bob/bob-secret.txt", 550);
     c.ok("CWD ..", 250);
-    assert_eq!(c.ok("PWD", 257).lines, ["257 \"/\" is the current directory."]);
+    assert_eq!(
+        c.ok("PWD", 257).lines,
+        ["257 \"/\" is the current directory."]
+    );
     c.ok("CWD ../bob", 550);
     assert_eq!(c.nlst(Mode::Pasv, "NLST .."), ["a.txt"]);
     // Writes cannot land outside either.
     c.ok("MKD ../escaped", 257);
-    assert!(!u.dir.join("escaped").exists(), "MKD ../escaped left the home");
+    assert!(
+        !u.dir.join("escaped").exists(),
+        "MKD ../escaped left the home"
+    );
     assert!(u.home("alice").join("escaped").is_dir());
 }
 

@@ -14,7 +14,13 @@ use std::time::Duration;
 fn cwd_dotdot_at_root_stays_at_root() {
     let s = Server::start(&["-a"]);
     let mut c = s.anon();
-    for cmd in ["CWD ..", "CWD ../..", "CDUP", "CWD /..", "CWD ../../../../.."] {
+    for cmd in [
+        "CWD ..",
+        "CWD ../..",
+        "CDUP",
+        "CWD /..",
+        "CWD ../../../../..",
+    ] {
         c.ok(cmd, 250);
         assert_eq!(
             c.ok("PWD", 257).lines,
@@ -69,8 +75,14 @@ fn writes_cannot_escape_the_root() {
     } else {
         assert_eq!(r.code, 550, "{:?}", r.lines);
     }
-    assert!(!outside.join("escaped.txt").exists(), "STOR escaped the root");
-    c.ok(&format!("MKD ../../../..{}/newdir", outside.path().display()), 550);
+    assert!(
+        !outside.join("escaped.txt").exists(),
+        "STOR escaped the root"
+    );
+    c.ok(
+        &format!("MKD ../../../..{}/newdir", outside.path().display()),
+        550,
+    );
     assert!(!outside.join("newdir").exists(), "MKD escaped the root");
 }
 
@@ -80,7 +92,10 @@ fn symlink_to_directory_outside_root_is_refused() {
     std::os::unix::fs::symlink("/etc", s.path("etc_link")).unwrap();
     let mut c = s.anon();
     c.ok("CWD etc_link", 550);
-    assert_eq!(c.ok("PWD", 257).lines, ["257 \"/\" is the current directory."]);
+    assert_eq!(
+        c.ok("PWD", 257).lines,
+        ["257 \"/\" is the current directory."]
+    );
     c.ok("SIZE etc_link/passwd", 550);
     c.ok("MLST etc_link/passwd", 550);
     let _d = c.pasv();
@@ -102,7 +117,11 @@ fn symlink_to_directory_outside_root_is_refused() {
         }
     }
     let r = c.cmd("STAT etc_link");
-    assert!(!r.text().contains("passwd"), "STAT listed /etc: {:?}", r.lines);
+    assert!(
+        !r.text().contains("passwd"),
+        "STAT listed /etc: {:?}",
+        r.lines
+    );
 }
 
 #[test]
@@ -174,7 +193,11 @@ fn port_to_another_ip_is_refused_and_never_connected() {
 fn port_below_1024_is_refused() {
     let s = Server::start(&["-a"]);
     let mut c = s.anon();
-    for cmd in ["PORT 127,0,0,1,0,21", "PORT 127,0,0,1,3,255", "EPRT |1|127.0.0.1|25|"] {
+    for cmd in [
+        "PORT 127,0,0,1,0,21",
+        "PORT 127,0,0,1,3,255",
+        "EPRT |1|127.0.0.1|25|",
+    ] {
         let r = c.cmd(cmd);
         assert!([500, 501, 504].contains(&r.code), "{cmd}: {:?}", r.lines);
     }

@@ -136,7 +136,11 @@ fn rest_retr_past_4_gib_reads_from_the_64_bit_offset() {
     sparse(
         &s.path("huge.bin"),
         len,
-        &[(4, b"WRONG-32BIT"), (off, b"MARK-4G+4"), (len - 8, b"THE-END!")],
+        &[
+            (4, b"WRONG-32BIT"),
+            (off, b"MARK-4G+4"),
+            (len - 8, b"THE-END!"),
+        ],
     );
     let mut c = s.anon();
     c.ok("TYPE I", 200);
@@ -180,7 +184,10 @@ fn rest_stor_past_4_gib_writes_at_the_64_bit_offset() {
     assert_eq!(&b, b"appended");
     let mut z = [1u8; 8];
     f.read_exact_at(&mut z, 0).unwrap();
-    assert_eq!(z, [0u8; 8], "nothing written at the 32-bit-truncated offset");
+    assert_eq!(
+        z, [0u8; 8],
+        "nothing written at the 32-bit-truncated offset"
+    );
 }
 
 /// Text with line ends at and around the 64/128/256 KiB buffer boundaries, plus lines of every
@@ -253,7 +260,11 @@ in_every_mode!(type_a_upload_converts_crlf_to_lf_across_writes, |mode| {
     assert_bytes_eq(&fs::read(s.path("t.txt")).unwrap(), &text, "TYPE A upload");
     // TYPE I keeps CRs.
     c.stor(mode, "bin.txt", &wire);
-    assert_bytes_eq(&fs::read(s.path("bin.txt")).unwrap(), &wire, "TYPE I upload");
+    assert_bytes_eq(
+        &fs::read(s.path("bin.txt")).unwrap(),
+        &wire,
+        "TYPE I upload",
+    );
 });
 
 /// Starts RETR of a 1 GiB sparse file in passive mode, reads 64 KiB and stops reading.
@@ -271,7 +282,11 @@ fn stalled_retr(s: &Server, c: &mut Ftp) -> std::net::TcpStream {
 #[track_caller]
 fn aborted_then_usable(s: &Server, c: &mut Ftp, d: std::net::TcpStream) {
     let r = c.reply();
-    assert_eq!(r.code, 426, "first reply to ABOR during a transfer: {:?}", r.lines);
+    assert_eq!(
+        r.code, 426,
+        "first reply to ABOR during a transfer: {:?}",
+        r.lines
+    );
     let r = c.reply();
     assert_eq!(r.code, 226, "second reply to ABOR: {:?}", r.lines);
     // The data connection was closed by the server: reading drains to EOF (bounded).
@@ -363,7 +378,11 @@ fn stat_and_noop_are_answered_during_a_transfer() {
     let mut c = s.anon();
     let d = stalled_retr(&s, &mut c);
     let r = c.cmd("STAT");
-    assert!(r.code == 211 || r.code == 213, "STAT during transfer: {:?}", r.lines);
+    assert!(
+        r.code == 211 || r.code == 213,
+        "STAT during transfer: {:?}",
+        r.lines
+    );
     c.ok("NOOP", 200);
     c.send("ABOR");
     aborted_then_usable(&s, &mut c, d);
@@ -418,7 +437,10 @@ fn other_sessions_are_served_while_a_big_download_runs() {
     let t = Instant::now();
     assert_eq!(b.retr(Mode::Pasv, "small.txt"), b"small");
     worst = worst.max(t.elapsed());
-    assert!(!reader.is_finished(), "the big download should still be running");
+    assert!(
+        !reader.is_finished(),
+        "the big download should still be running"
+    );
     done.store(true, std::sync::atomic::Ordering::SeqCst);
     a.send("ABOR");
     let total = reader.join().unwrap();
@@ -495,7 +517,9 @@ fn upload_keeps_everything_sent_when_control_connection_drops_first() {
     let _ = read_all_lossy(&mut d);
     drop(d);
     let ok = eventually(Duration::from_secs(3), || {
-        fs::read(s.path("cut.bin")).map(|v| v == data).unwrap_or(false)
+        fs::read(s.path("cut.bin"))
+            .map(|v| v == data)
+            .unwrap_or(false)
     });
     assert!(
         ok,

@@ -394,7 +394,11 @@ impl Reply {
 
     #[track_caller]
     pub fn expect(&self, code: u16) -> &Reply {
-        assert_eq!(self.code, code, "expected {code}, got reply {:?}", self.lines);
+        assert_eq!(
+            self.code, code,
+            "expected {code}, got reply {:?}",
+            self.lines
+        );
         self
     }
 }
@@ -560,7 +564,10 @@ impl Ftp {
     #[track_caller]
     pub fn try_reply(&mut self) -> Option<Reply> {
         let first = self.read_line()?;
-        assert!(first.ends_with("\r\n"), "reply line not CRLF-ended: {first:?}");
+        assert!(
+            first.ends_with("\r\n"),
+            "reply line not CRLF-ended: {first:?}"
+        );
         let first = first.trim_end_matches("\r\n").to_string();
         assert!(
             first.len() >= 4
@@ -909,7 +916,12 @@ macro_rules! in_every_mode {
 /// A SHA-512-crypt hash of `password`, made by `leanftpd --hash-password`.
 pub fn hash_password(password: &str) -> String {
     let out = run_bin(&["--hash-password"], format!("{password}\n").as_bytes());
-    assert_eq!(out.status.code(), Some(0), "--hash-password: {}", out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "--hash-password: {}",
+        out.stderr
+    );
     let h = out.stdout.trim().to_string();
     assert!(h.starts_with("$6$"), "{h:?}");
     h
