@@ -329,3 +329,37 @@ fn listings_are_the_same_in_type_a_and_type_i() {
     let b = c.lines(Mode::Pasv, "NLST");
     assert_eq!(a, b);
 }
+
+#[test]
+fn list_dates_follow_the_six_month_rule() {
+    let s = Server::start(&["-a"]);
+    let now = now_secs();
+    let five = now - 150 * 86400;
+    let seven = now - 210 * 86400;
+    set_mtime(&s.put("five-months.txt", b""), five);
+    set_mtime(&s.put("seven-months.txt", b""), seven);
+    let mut c = s.anon();
+    let lines = c.lines(Mode::Pasv, "LIST");
+    let date = |name: &str| -> Vec<String> {
+        let l = lines
+            .iter()
+            .find(|l| l.ends_with(&format!(" {name}")))
+            .unwrap_or_else(|| panic!("{name} in {lines:?}"));
+        fields(l)[5..8].iter().map(|x| x.to_string()).collect()
+    };
+    let (_, m5, d5) = civil_from_days((five / 86400) as i64);
+    let hm = format!("{:02}:{:02}", (five % 86400) / 3600, (five % 3600) / 60);
+    assert_eq!(
+        date("five-months.txt"),
+        [MONTHS[m5 as usize - 1].to_string(), d5.to_string(), hm]
+    );
+    let (y7, m7, d7) = civil_from_days((seven / 86400) as i64);
+    assert_eq!(
+        date("seven-months.txt"),
+        [
+            MONTHS[m7 as usize - 1].to_string(),
+            d7.to_string(),
+            y7.to_string()
+        ]
+    );
+}
