@@ -218,3 +218,30 @@ fn pasv_address_is_announced_in_227() {
     // EPSV carries no address.
     c.epsv_port();
 }
+
+#[test]
+fn data_timeout_gives_up_on_a_stalled_upload() {
+    let s = Server::start(&["-a", "-w", "--data-timeout", "1"]);
+    let mut c = s.anon();
+    c.ok("TYPE I", 200);
+    let _d = c.pasv();
+    c.ok("STOR idle.bin", 150);
+    // Connected, but never sends a byte nor closes.
+    let t = Instant::now();
+    let r = c.reply();
+    assert!(
+        r.code == 426 || r.code == 421 || r.code == 451,
+        "stalled upload: {:?}",
+        r.lines
+    );
+    assert!(t.elapsed() < Duration::from_secs(8), "{:?}", t.elapsed());
+}
+
+#[test]
+fn default_max_per_ip_is_16() {
+    let s = Server::start(&["-a"]);
+    let mut held: Vec<Ftp> = (0..16).map(|_| s.connect()).collect();
+    let mut extra = Ftp::connect_raw(s.addr());
+    refused_with_421(&mut extra);
+    held[0].ok("NOOP", 200);
+}

@@ -588,3 +588,36 @@ fn last_data_setup_wins_and_each_is_used_once() {
     let r = c.cmd("RETR f");
     assert!(r.code == 425 || r.code == 503, "{:?}", r.lines);
 }
+
+#[test]
+fn thirty_concurrent_sessions_each_get_their_own_bytes() {
+    let s = Server::start(&["-a", "-w", "--max-per-ip", "64"]);
+    let n = 30;
+    for i in 0..n {
+        s.put(&format!("f{i}.bin"), &pattern(200_000 + i, i as u64));
+    }
+    let addr = s.addr();
+    let threads: Vec<_> = (0..n)
+        .map(|i| {
+            std::thread::spawn(move || {
+                let mut c = Ftp::connect(addr);
+                c.login_anonymous();
+                let mode = MODES[i % 4];
+                let got = c.retr(mode, &format!("f{i}.bin"));
+                assert_bytes_eq(&got, &pattern(200_000 + i, i as u64), &format!("f{i}"));
+                c.stor(mode, &format!("u{i}.bin"), &got);
+                c.ok("QUIT", 221);
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().expect("session thread");
+    }
+    for i in 0..n {
+        assert_bytes_eq(
+            &fs::read(s.path(&format!("u{i}.bin"))).unwrap(),
+            &pattern(200_000 + i, i as u64),
+            &format!("u{i}"),
+        );
+    }
+}
