@@ -318,7 +318,9 @@ impl Server {
     /// Reads commands, carries out the session's actions, writes its replies, and schedules
     /// its next deadline.
     fn service_control(&mut self, key: usize, now: Instant) {
-        for _ in 0..CONTROL_READS_PER_TURN {
+        let mut reads = 0;
+        loop {
+            // After every read: carry out what the session asked for and send its replies.
             self.run_actions(key, now);
             if !self.flush(key) {
                 return;
@@ -329,6 +331,12 @@ impl Server {
             if control.session.is_closing() || !control.readable || !control.session.wants_input() {
                 break;
             }
+            if reads == CONTROL_READS_PER_TURN {
+                // Turn over: the others go first, then this client is read again.
+                self.runnable.push_back(key);
+                break;
+            }
+            reads += 1;
             let mut buf = [0u8; CONTROL_READ_BYTES];
             match control.stream.read(&mut buf) {
                 Ok(0) => {
@@ -343,12 +351,6 @@ impl Server {
                     return self.to_close.push(key);
                 }
             }
-        }
-        let Some(Conn::Control(control)) = self.conns.get_mut(key) else {
-            return;
-        };
-        if control.readable && control.session.wants_input() && !control.session.is_closing() {
-            self.runnable.push_back(key);
         }
         self.schedule(key);
     }
