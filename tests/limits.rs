@@ -152,9 +152,12 @@ fn data_timeout_gives_up_on_a_stalled_download() {
     f.set_len(1 << 30).unwrap();
     let mut c = s.anon();
     c.ok("TYPE I", 200);
-    let _d = c.pasv();
+    let mut d = c.pasv();
     c.ok("RETR big.bin", 150);
-    // Never read: the socket buffers fill and the transfer stalls.
+    // The transfer runs (first bytes arrive), then we stop reading: the buffers fill and it
+    // stalls. 425 would be wrong here: the connection was opened.
+    let mut head = vec![0u8; 64 * 1024];
+    d.read_exact(&mut head).unwrap();
     let t = Instant::now();
     let r = c.reply();
     assert!(
@@ -226,9 +229,16 @@ fn data_timeout_gives_up_on_a_stalled_upload() {
     let s = Server::start(&["-a", "-w", "--data-timeout", "1"]);
     let mut c = s.anon();
     c.ok("TYPE I", 200);
-    let _d = c.pasv();
+    let mut d = c.pasv();
     c.ok("STOR idle.bin", 150);
-    // Connected, but never sends a byte nor closes.
+    // Sends a little (the server writes it), then neither sends nor closes.
+    use std::io::Write;
+    d.write_all(b"started").unwrap();
+    assert!(eventually(IO_TIMEOUT, || std::fs::metadata(
+        s.path("idle.bin")
+    )
+    .map(|m| m.len() == 7)
+    .unwrap_or(false)));
     let t = Instant::now();
     let r = c.reply();
     assert!(
