@@ -1356,6 +1356,8 @@ impl Session {
             self.finished = true;
             if !matches!(self.data, Data::None) {
                 self.actions.push_back(Action::CloseData);
+                // A passive port still being opened is answered by no 227/229 now.
+                self.set_data_state(Data::None);
             }
             self.actions.push_back(Action::Close);
         }
@@ -1852,6 +1854,20 @@ mod tests {
         s.poll_action();
         s.handle_timeout(now + Duration::from_secs(10));
         assert_eq!(take_output(&mut s), "426 Data connection timed out.\r\n");
+    }
+
+    #[test]
+    fn a_hang_up_while_a_passive_port_opens_gets_no_late_reply() {
+        let root = Root::new("latepasv");
+        let now = Instant::now();
+        let mut s = logged_in(&root, false, now);
+        feed(&mut s, "EPSV\r\n", now);
+        s.handle_hangup();
+        assert!(matches!(s.poll_action(), Some(Action::OpenPassive)));
+        assert!(matches!(s.poll_action(), Some(Action::CloseData)));
+        assert!(matches!(s.poll_action(), Some(Action::Close)));
+        s.handle_passive_opened(Ok("127.0.0.1:50006".parse().unwrap()), now);
+        assert_eq!(take_output(&mut s), "");
     }
 
     #[test]
