@@ -473,6 +473,8 @@ fn ten_thousand_vanishing_peers_leak_no_descriptor_or_session() {
         "10000",
         "--max-per-ip",
         "10000",
+        // Debug logging: a session that leaks shows its whole story in the failure message.
+        "-v",
     ]);
     let baseline = server.fd_count();
     let addr = server.addr;
@@ -525,20 +527,8 @@ fn ten_thousand_vanishing_peers_leak_no_descriptor_or_session() {
         failures.load(Ordering::Relaxed)
     );
     // Back to the baseline, within a bounded wait (the login delays last 0.5 s).
-    let opened = || {
-        server
-            .log_lines()
-            .iter()
-            .filter(|l| l.contains("] connection from "))
-            .count()
-    };
-    let closed = || {
-        server
-            .log_lines()
-            .iter()
-            .filter(|l| l.ends_with("] closed"))
-            .count()
-    };
+    let opened = || server.log_count_where(|l| l.contains("] connection from "));
+    let closed = || server.log_count_where(|l| l.ends_with("] closed"));
     let deadline = Instant::now() + Duration::from_secs(20);
     while (server.fd_count() != baseline || opened() != closed()) && Instant::now() < deadline {
         thread::sleep(Duration::from_millis(100));
@@ -548,9 +538,13 @@ fn ten_thousand_vanishing_peers_leak_no_descriptor_or_session() {
     assert_eq!(
         (fds, closed),
         (baseline, opened),
-        "descriptors (now, at start) and sessions (closed, opened) 20 s after the last client; \
-         open descriptors: {:?}",
+        "descriptors (now, at start) and sessions (closed, opened) 20 s after the last client \
+         ({} descriptors are sockets); the first sessions never closed:\n{}",
         fd_targets(server.pid())
+            .iter()
+            .filter(|t| t.starts_with("socket:"))
+            .count(),
+        unclosed_sessions(&server.log_lines(), 3)
     );
     assert!(
         opened >= SESSIONS * 99 / 100,
@@ -560,6 +554,36 @@ fn ten_thousand_vanishing_peers_leak_no_descriptor_or_session() {
     // Still serving.
     let mut c = server.anonymous();
     assert_eq!(c.retr(b"file.bin").unwrap().len(), FILE_BYTES);
+}
+
+/// The log lines of up to `max` sessions that were opened and never closed (slab keys are
+/// reused, so each key's latest session counts).
+fn unclosed_sessions(lines: &[String], max: usize) -> String {
+    let key_of = |line: &str| -> Option<String> {
+        let start = line.find("[#")?;
+        let end = start + line[start..].find(']')?;
+        Some(line[start..=end].to_string())
+    };
+    let mut open: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    for (i, line) in lines.iter().enumerate() {
+        let Some(key) = key_of(line) else { continue };
+        if line.contains("] connection from ") {
+            open.insert(key, i);
+        } else if line.ends_with("] closed") {
+            open.remove(&key);
+        }
+    }
+    let mut firsts: Vec<(String, usize)> = open.into_iter().collect();
+    firsts.sort_by_key(|(_, i)| *i);
+    let mut out = String::new();
+    for (key, first) in firsts.into_iter().take(max) {
+        out.push_str(&format!("--- session {key}\n"));
+        for line in lines[first..].iter().filter(|l| l.contains(&key)).take(25) {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
 }
 
 fn fd_targets(pid: i32) -> Vec<String> {

@@ -11,7 +11,8 @@ use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
 use hardening_support::{
-    connect_from, pattern, read_until_closed, set_send_buffer, Client, Reply, Server, TempDir,
+    connect_from, pattern, read_until_closed, set_linger_zero, set_send_buffer, Client, Reply,
+    Server, TempDir,
 };
 
 fn serve(root: &TempDir, extra: &[&str]) -> Server {
@@ -72,6 +73,46 @@ fn failed_logins_get_a_growing_delay_and_three_close_the_session() {
     assert!(start.elapsed() >= Duration::from_millis(450));
     assert!(start.elapsed() < Duration::from_millis(1500));
     noop_rtt(&mut bystander);
+}
+
+/// Password guessers that reset the connection (SO_LINGER 0) while their 530 is delayed: each
+/// session must still end and free its slot, or a few guesses would lock the address out
+/// (--max-per-ip, 16 by default) and, from enough addresses, everyone (--max-clients).
+#[test]
+fn resets_during_a_login_delay_free_their_session_slots() {
+    let root = TempDir::new("hostile-resetdelay");
+    let server = serve(&root, &[]);
+    let baseline = server.fd_count();
+    // Four waves of 10 (under the default limit of 16 at a time, 40 in all): each wave's 530s
+    // are due 0.5 s after their PASS, when each session finds the reset and must close.
+    for wave in 0..4 {
+        for i in 0..10 {
+            let mut guesser = Client::connect(server.addr);
+            let greeting = guesser.reply();
+            assert_eq!(
+                greeting.code, 220,
+                "guesser {i} of wave {wave} was refused: {greeting:?}"
+            );
+            guesser.expect("USER root", 331);
+            guesser.send("PASS guess");
+            set_linger_zero(guesser.stream());
+            drop(guesser);
+        }
+        std::thread::sleep(Duration::from_millis(800));
+    }
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while server.fd_count() != baseline && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let closed = server.log_count_where(|l| l.ends_with("] closed"));
+    let opened = server.log_count_where(|l| l.contains("] connection from "));
+    assert_eq!(
+        (server.fd_count(), closed),
+        (baseline, opened),
+        "descriptors (now, at start) and sessions (closed, opened) after 40 guessers reset \
+         during their login delay"
+    );
+    server.anonymous().expect("NOOP", 200);
 }
 
 /// Commands sent during a login delay wait for it: a client cannot skip the delay by

@@ -241,6 +241,17 @@ impl Server {
             .count()
     }
 
+    /// Log lines for which `pred` holds (counted under the lock, without copying the log).
+    pub fn log_count_where(&self, pred: impl Fn(&str) -> bool) -> usize {
+        self.log
+            .lines
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|line| pred(line))
+            .count()
+    }
+
     /// Waits until at least `n` log lines contain `needle`.
     pub fn wait_for_log(&self, needle: &str, n: usize, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
