@@ -645,14 +645,14 @@ impl Driver {
                     connect_to: Some(_),
                 } => {
                     self.close_data();
-                    self.data = DataSide::Connecting { job };
+                    self.data = DataSide::Connecting { job: *job };
                 }
                 Action::Transfer {
                     job,
                     connect_to: None,
                 } => match &mut self.data {
-                    DataSide::Listening { job: pending } => *pending = Some(job),
-                    DataSide::Connected { job: running } => *running = Some(job),
+                    DataSide::Listening { job: pending } => *pending = Some(*job),
+                    DataSide::Connected { job: running } => *running = Some(*job),
                     // The passive listener timed out (or was closed) before the command came.
                     DataSide::None | DataSide::Connecting { .. } => {
                         let error = io::Error::new(io::ErrorKind::NotConnected, "no listener");
