@@ -40,6 +40,22 @@ extern "C" {
     fn recv(fd: i32, buf: *mut c_void, len: usize, flags: i32) -> isize;
     fn prctl(option: i32, ...) -> i32;
     fn waitpid(pid: i32, status: *mut i32, options: i32) -> i32;
+    fn sysconf(name: i32) -> std::ffi::c_long;
+}
+
+/// Linux `_SC_CLK_TCK`.
+const SC_CLK_TCK: i32 = 2;
+
+/// CPU seconds (user + system) this process has used so far, from /proc/self/stat, so that a
+/// report can show the load client was not the bottleneck.
+fn client_cpu_secs() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the ") " that closes the command name: utime and stime are the 12th and 13th.
+    let rest = stat.rsplit_once(") ").map_or("", |(_, r)| r);
+    let f: Vec<f64> = rest.split(' ').map(|x| x.parse().unwrap_or(0.0)).collect();
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { sysconf(SC_CLK_TCK) }.max(1) as f64;
+    (f.get(11).unwrap_or(&0.0) + f.get(12).unwrap_or(&0.0)) / hz
 }
 
 /// Linux `PR_SET_CHILD_SUBREAPER` and `ECHILD`.
@@ -290,9 +306,10 @@ fn mode_retr(opts: &Opts) -> Res<String> {
         retr(c, &path, &mut buf)
     })?;
     Ok(format!(
-        "mode=retr clients={} bytes={bytes} secs={secs:.4} mibps={:.1}",
+        "mode=retr clients={} bytes={bytes} secs={secs:.4} mibps={:.1} client_cpu_s={:.2}",
         opts.clients,
-        bytes as f64 / MIB / secs
+        bytes as f64 / MIB / secs,
+        client_cpu_secs()
     ))
 }
 
@@ -320,8 +337,9 @@ fn mode_stor(opts: &Opts) -> Res<String> {
         Ok(size)
     })?;
     Ok(format!(
-        "mode=stor clients={clients} bytes={bytes} secs={secs:.4} mibps={:.1}",
-        bytes as f64 / MIB / secs
+        "mode=stor clients={clients} bytes={bytes} secs={secs:.4} mibps={:.1} client_cpu_s={:.2}",
+        bytes as f64 / MIB / secs,
+        client_cpu_secs()
     ))
 }
 
@@ -378,13 +396,14 @@ fn mode_sessions(opts: &Opts) -> Res<String> {
     }
     lat.sort_by(f64::total_cmp);
     Ok(format!(
-        "mode=sessions clients={} sessions={} secs={secs:.4} rate={:.1} p50_ms={:.2} p99_ms={:.2} max_ms={:.2}",
+        "mode=sessions clients={} sessions={} secs={secs:.4} rate={:.1} p50_ms={:.2} p99_ms={:.2} max_ms={:.2} client_cpu_s={:.2}",
         opts.clients,
         lat.len(),
         lat.len() as f64 / secs,
         percentile(&lat, 50.0),
         percentile(&lat, 99.0),
-        lat.last().copied().unwrap_or(f64::NAN)
+        lat.last().copied().unwrap_or(f64::NAN),
+        client_cpu_secs()
     ))
 }
 
