@@ -22,6 +22,15 @@ pub const LISTEN_BACKLOG: i32 = 1024;
 /// Entries a STAT with a path lists over the control connection before it says it stopped.
 pub const MAX_STAT_ENTRIES: usize = 2000;
 
+/// A connection that has not logged in this long is closed: it cannot hold a slot for nothing.
+pub const LOGIN_TIMEOUT_SECS: u64 = 30;
+/// Delay before the 530 of the first failed login; it doubles with each further failure.
+pub const LOGIN_FAILURE_DELAY_MS: u64 = 500;
+/// Failed logins after which the session is closed.
+pub const MAX_LOGIN_FAILURES: u8 = 3;
+/// How long accepting pauses when the process is out of descriptors (EMFILE/ENFILE).
+pub const ACCEPT_PAUSE_MS: u64 = 200;
+
 pub const DEFAULT_LISTEN: &str = "0.0.0.0:2121";
 pub const DEFAULT_MAX_CLIENTS: usize = 256;
 pub const DEFAULT_MAX_PER_IP: usize = 16;

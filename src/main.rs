@@ -1,1 +1,282 @@
-fn main() {}
+//! The command line: flags (getopts) -> Config, --help, --version, --hash-password, the logger,
+//! start-up checks, and exit codes. Every start-up error is one line on stderr and exit status 2,
+//! before anyone is served.
+
+use std::cell::RefCell;
+use std::io::{self, BufRead, Write};
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::rc::Rc;
+use std::time::Duration;
+
+use getopts::{Matches, Options};
+use log::{info, LevelFilter};
+
+use leanftpd::auth::{self, Users};
+use leanftpd::config::{self, Config};
+use leanftpd::fs::Jail;
+use leanftpd::server::{self, Server};
+use leanftpd::session::Shared;
+
+const USAGE: &str = "Usage: leanftpd [OPTIONS]\n\n\
+A small, safe FTP server for embedded Linux.";
+
+fn options() -> Options {
+    let mut opts = Options::new();
+    opts.optopt(
+        "r",
+        "root",
+        "directory anonymous users see as \"/\" (default \".\")",
+        "DIR",
+    );
+    opts.optmulti(
+        "l",
+        "listen",
+        "IP:PORT or [IPv6]:PORT to listen on; repeatable (default 0.0.0.0:2121)",
+        "ADDR",
+    );
+    opts.optflag(
+        "a",
+        "anonymous",
+        "allow anonymous login (user \"anonymous\" or \"ftp\", any password), read-only",
+    );
+    opts.optflag(
+        "w",
+        "writable",
+        "anonymous users may also upload, append, make/remove dirs, rename, delete",
+    );
+    opts.optopt(
+        "U",
+        "users",
+        "users file, one \"name:hash:home:perms\" a line (hash from --hash-password)",
+        "FILE",
+    );
+    opts.optopt(
+        "",
+        "pasv-ports",
+        "ports for passive data connections (default: any free port)",
+        "MIN-MAX",
+    );
+    opts.optopt(
+        "",
+        "pasv-address",
+        "IPv4 address announced in PASV replies (NAT)",
+        "IP",
+    );
+    opts.optopt("", "max-clients", "sessions at once (default 256)", "N");
+    opts.optopt(
+        "",
+        "max-per-ip",
+        "sessions at once from one IP address (default 16)",
+        "N",
+    );
+    opts.optopt(
+        "",
+        "idle-timeout",
+        "close a session idle this long (default 300)",
+        "SECS",
+    );
+    opts.optopt(
+        "",
+        "data-timeout",
+        "give up on a stalled or never-opened data connection (default 300)",
+        "SECS",
+    );
+    opts.optflag(
+        "",
+        "hash-password",
+        "read a password from stdin, print its hash for the users file, exit",
+    );
+    opts.optflagmulti("v", "verbose", "more logging (-vv: trace)");
+    opts.optflag("q", "quiet", "less logging (warnings and errors only)");
+    opts.optflag("h", "help", "print this help and exit");
+    opts.optflag("V", "version", "print the version and exit");
+    opts
+}
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("leanftpd: {message}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run() -> Result<(), String> {
+    let opts = options();
+    let matches = opts
+        .parse(std::env::args_os().skip(1))
+        .map_err(|e| format!("{e} (see --help)"))?;
+    if matches.opt_present("help") {
+        print!("{}", opts.usage(USAGE));
+        return Ok(());
+    }
+    if matches.opt_present("version") {
+        println!("leanftpd {}", env!("CARGO_PKG_VERSION"));
+        return Ok(());
+    }
+    if matches.opt_present("hash-password") {
+        return hash_password();
+    }
+    if let Some(extra) = matches.free.first() {
+        return Err(format!("unexpected argument {extra:?} (see --help)"));
+    }
+    init_logger(&matches)?;
+    let config = parse_config(&matches)?;
+    let shared = load_shared(config)?;
+    let listeners = server::bind(&shared.config.listen)?;
+    for listener in &listeners {
+        let addr = listener
+            .local_addr()
+            .map_err(|e| format!("cannot read the listening address: {e}"))?;
+        info!("listening on {addr}");
+    }
+    let mut server =
+        Server::new(shared, listeners).map_err(|e| format!("cannot start the event loop: {e}"))?;
+    server
+        .run()
+        .map_err(|e| format!("event loop failed: {e}"))?;
+    info!("stopped");
+    Ok(())
+}
+
+fn init_logger(matches: &Matches) -> Result<(), String> {
+    let level = match (matches.opt_present("quiet"), matches.opt_count("verbose")) {
+        (true, 0) => LevelFilter::Warn,
+        (true, _) => return Err("--quiet and --verbose exclude each other".into()),
+        (false, 0) => LevelFilter::Info,
+        (false, 1) => LevelFilter::Debug,
+        (false, _) => LevelFilter::Trace,
+    };
+    simple_logger::SimpleLogger::new()
+        .with_level(level)
+        .init()
+        .map_err(|e| format!("cannot start logging: {e}"))
+}
+
+fn parse_config(matches: &Matches) -> Result<Config, String> {
+    let anonymous = matches.opt_present("anonymous");
+    let users_file = matches.opt_str("users").map(PathBuf::from);
+    if !anonymous && users_file.is_none() {
+        return Err("nobody could log in: pass --anonymous (-a) and/or --users FILE (-U)".into());
+    }
+    if matches.opt_present("writable") && !anonymous {
+        return Err("--writable applies to anonymous users: pass --anonymous too".into());
+    }
+    let listen = match matches.opt_strs("listen") {
+        addrs if addrs.is_empty() => vec![config::DEFAULT_LISTEN.to_string()],
+        addrs => addrs,
+    };
+    let listen = listen
+        .iter()
+        .map(|a| {
+            a.parse::<SocketAddr>()
+                .map_err(|_| format!("--listen {a}: want IP:PORT or [IPv6]:PORT"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Config {
+        root: PathBuf::from(matches.opt_str("root").unwrap_or_else(|| ".".into())),
+        listen,
+        anonymous,
+        writable: matches.opt_present("writable"),
+        users_file,
+        pasv_ports: matches
+            .opt_str("pasv-ports")
+            .map(|r| parse_port_range(&r))
+            .transpose()?,
+        pasv_address: matches
+            .opt_str("pasv-address")
+            .map(|a| {
+                a.parse::<Ipv4Addr>()
+                    .map_err(|_| format!("--pasv-address {a}: want an IPv4 address"))
+            })
+            .transpose()?,
+        max_clients: number(matches, "max-clients", config::DEFAULT_MAX_CLIENTS as u64)? as usize,
+        max_per_ip: number(matches, "max-per-ip", config::DEFAULT_MAX_PER_IP as u64)? as usize,
+        idle_timeout: Duration::from_secs(number(
+            matches,
+            "idle-timeout",
+            config::DEFAULT_IDLE_TIMEOUT_SECS,
+        )?),
+        data_timeout: Duration::from_secs(number(
+            matches,
+            "data-timeout",
+            config::DEFAULT_DATA_TIMEOUT_SECS,
+        )?),
+    })
+}
+
+/// A positive whole number flag.
+fn number(matches: &Matches, name: &str, default: u64) -> Result<u64, String> {
+    match matches.opt_str(name) {
+        None => Ok(default),
+        Some(text) => match text.parse::<u64>() {
+            Ok(n) if n > 0 && n <= u32::MAX as u64 => Ok(n),
+            _ => Err(format!(
+                "--{name} {text}: want a whole number from 1 to {}",
+                u32::MAX
+            )),
+        },
+    }
+}
+
+fn parse_port_range(text: &str) -> Result<(u16, u16), String> {
+    let bad = || format!("--pasv-ports {text}: want MIN-MAX with 1024 <= MIN <= MAX <= 65535");
+    let (min, max) = text.split_once('-').ok_or_else(bad)?;
+    let min: u16 = min.trim().parse().map_err(|_| bad())?;
+    let max: u16 = max.trim().parse().map_err(|_| bad())?;
+    if min < 1024 || min > max {
+        return Err(bad());
+    }
+    Ok((min, max))
+}
+
+fn load_shared(config: Config) -> Result<Shared, String> {
+    let users = match &config.users_file {
+        Some(path) => Users::load(path)?,
+        None => Users::default(),
+    };
+    let anonymous_jail = if config.anonymous {
+        let jail =
+            Jail::open(&config.root).map_err(|e| format!("root {}: {e}", config.root.display()))?;
+        info!(
+            "anonymous login enabled on {} ({})",
+            config.root.display(),
+            if config.writable {
+                "read-write"
+            } else {
+                "read-only"
+            }
+        );
+        Some(Rc::new(jail))
+    } else {
+        None
+    };
+    if config.users_file.is_some() {
+        info!("{} users loaded", users.len());
+    }
+    Ok(Shared {
+        config,
+        users: RefCell::new(users),
+        anonymous_jail,
+    })
+}
+
+/// --hash-password: one line from stdin (no echo handling: pipe it in), its $6$ hash on stdout.
+fn hash_password() -> Result<(), String> {
+    let mut line = String::new();
+    io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .map_err(|e| format!("cannot read the password: {e}"))?;
+    let password = line.strip_suffix('\n').unwrap_or(&line);
+    let password = password.strip_suffix('\r').unwrap_or(password);
+    if password.is_empty() {
+        return Err("empty password on stdin".into());
+    }
+    let hash = auth::hash_password(password.as_bytes())?;
+    writeln!(io::stdout(), "{hash}").map_err(|e| format!("cannot write the hash: {e}"))
+}

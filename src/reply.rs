@@ -62,7 +62,11 @@ pub fn push_multi(out: &mut Vec<u8>, code: u16, first: &str, body: &[&str], last
 
 /// Appends `code` and the separator: `-` opens a multi-line reply, ` ` ends a reply.
 pub fn push_code(out: &mut Vec<u8>, code: u16, separator: u8) {
-    let digits = [b'0' + (code / 100 % 10) as u8, b'0' + (code / 10 % 10) as u8, b'0' + (code % 10) as u8];
+    let digits = [
+        b'0' + (code / 100 % 10) as u8,
+        b'0' + (code / 10 % 10) as u8,
+        b'0' + (code % 10) as u8,
+    ];
     out.extend_from_slice(&digits);
     out.push(separator);
 }
@@ -120,7 +124,13 @@ mod tests {
     #[test]
     fn multi_line_marks_first_with_dash_and_last_with_space() {
         let mut out = Vec::new();
-        push_multi(&mut out, SYSTEM_STATUS, "Features:", &[" MDTM", " SIZE"], "End");
+        push_multi(
+            &mut out,
+            SYSTEM_STATUS,
+            "Features:",
+            &[" MDTM", " SIZE"],
+            "End",
+        );
         assert_eq!(out, b"211-Features:\r\n MDTM\r\n SIZE\r\n211 End\r\n");
     }
 

@@ -1,8 +1,1806 @@
-//! One control connection's protocol state machine (sans-IO).
-use crate::auth::{Account, Users};
+//! One control connection's protocol state machine, sans-IO: it never sees a socket, a token or
+//! the wall clock. Bytes come in through `handle_input`, data-connection news through
+//! `handle_passive_opened` and `handle_data_event`, time through `handle_timeout` (and `now`
+//! parameters); replies go out through `output`, requests to the server through `poll_action`,
+//! and the next deadline through `poll_timeout`. The server (server.rs) owns every socket.
+//!
+//! Read first: RFC 959 sections 4 and 5.4 (command-reply sequences), RFC 1123 4.1, RFC 2428
+//! (EPSV, EPRT), RFC 3659 (SIZE, MDTM, REST, MLST), RFC 2389 (FEAT, OPTS), RFC 2577 (security).
 
-/// Who may log in: anonymous (read-only or writable on the root) and the users file.
-pub struct Auth {
-    pub anonymous: Option<Account>,
-    pub users: Users,
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::rc::Rc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use log::{debug, info, warn};
+
+use crate::auth::{self, Users};
+use crate::command::{self, Command, EpsvArg, LineFramer, TransferType};
+use crate::config::{
+    Config, LOGIN_FAILURE_DELAY_MS, LOGIN_TIMEOUT_SECS, MAX_LOGIN_FAILURES,
+    MAX_OUTPUT_BACKLOG_BYTES, MAX_STAT_ENTRIES,
+};
+use crate::fs::{self, FileKind, Jail, WriteMode};
+use crate::listing::{self, Facts};
+use crate::reply;
+use crate::transfer::{
+    FileReceiver, FileSender, Job, ListFormat, ListSender, ListSource, TransferError,
+};
+
+/// What every session shares: the configuration, the users, the anonymous root.
+pub struct Shared {
+    pub config: Config,
+    /// Reloadable (SIGHUP) without touching sessions already logged in.
+    pub users: RefCell<Users>,
+    /// The anonymous root, when anonymous login is enabled.
+    pub anonymous_jail: Option<Rc<Jail>>,
+}
+
+/// A request from the session to the server, which owns the sockets.
+pub enum Action {
+    /// Open a passive listener on the control connection's local address (in --pasv-ports),
+    /// dropping any earlier data connection; answer with `handle_passive_opened`.
+    OpenPassive,
+    /// Run `job` on the data connection: connect to `connect_to` (PORT/EPRT), or use the
+    /// passive connection (waiting for the client to connect if it has not yet).
+    Transfer {
+        job: Job,
+        connect_to: Option<SocketAddr>,
+    },
+    /// Drop the data connection or passive listener and whatever runs on it.
+    CloseData,
+    /// Send what output is pending, then close the control connection.
+    Close,
+}
+
+/// News of the data connection, from the server.
+#[derive(Debug)]
+pub enum DataEvent {
+    /// The data connection is established (accepted, or connected for PORT).
+    Connected,
+    /// Bytes moved so far; the transfer is alive.
+    Progress { bytes: u64 },
+    /// The transfer finished.
+    Done { bytes: u64 },
+    /// Connecting for PORT/EPRT failed.
+    ConnectFailed(io::Error),
+    /// The transfer failed part way.
+    Failed(TransferError),
+}
+
+/// USER/PASS, RFC 959 5.4: the login sequence.
+enum Login {
+    AwaitUser,
+    AwaitPass { user: Box<[u8]> },
+    LoggedIn(User),
+}
+
+struct User {
+    name: Box<str>,
+    jail: Rc<Jail>,
+    writable: bool,
+}
+
+/// The data connection, as far as the session knows it.
+enum Data {
+    /// Nothing prepared since the last transfer.
+    None,
+    /// PASV or EPSV asked the server for a listener; no reply sent yet.
+    Opening { extended: bool },
+    /// A passive listener is open; the client may already have connected.
+    Passive,
+    /// PORT or EPRT: the server connects there when a transfer starts.
+    Active(SocketAddr),
+    /// A transfer is running (or waiting for its connection).
+    Transferring(Running),
+}
+
+struct Running {
+    verb: &'static str,
+    path: Box<[u8]>,
+    connected: bool,
+    bytes: u64,
+    /// STOU's chosen name, for the 226.
+    unique_name: Option<Box<[u8]>>,
+}
+
+pub struct Session {
+    shared: Rc<Shared>,
+    /// Log prefix, e.g. `[#12]`.
+    id: usize,
+    peer: SocketAddr,
+    local: SocketAddr,
+    login: Login,
+    cwd: Vec<u8>,
+    transfer_type: TransferType,
+    restart_offset: u64,
+    rename_from: Option<Box<[u8]>>,
+    epsv_all: bool,
+    facts: Facts,
+    data: Data,
+    framer: LineFramer,
+    output: Vec<u8>,
+    actions: VecDeque<Action>,
+    connected_at: Instant,
+    /// The last command that did something (NOOP does not count): the idle timer starts here.
+    last_activity: Instant,
+    data_deadline: Option<Instant>,
+    failed_logins: u8,
+    /// When the 530 of a failed login is due; until then no command runs.
+    login_delay: Option<Instant>,
+    closing: bool,
+}
+
+impl Session {
+    /// A new session for a client at `peer` that connected to our `local` address; queues the 220.
+    pub fn new(
+        shared: Rc<Shared>,
+        id: usize,
+        peer: SocketAddr,
+        local: SocketAddr,
+        now: Instant,
+    ) -> Session {
+        let mut session = Session {
+            shared,
+            id,
+            peer: canonical(peer),
+            local: canonical(local),
+            login: Login::AwaitUser,
+            cwd: b"/".to_vec(),
+            transfer_type: TransferType::Image,
+            restart_offset: 0,
+            rename_from: None,
+            epsv_all: false,
+            facts: Facts::default(),
+            data: Data::None,
+            framer: LineFramer::default(),
+            output: Vec::new(),
+            actions: VecDeque::new(),
+            connected_at: now,
+            last_activity: now,
+            data_deadline: None,
+            failed_logins: 0,
+            login_delay: None,
+            closing: false,
+        };
+        session.reply(reply::READY, "leanftpd ready.");
+        session
+    }
+
+    // ---- inputs -------------------------------------------------------------------------
+
+    /// Bytes read from the control connection.
+    pub fn handle_input(&mut self, bytes: &[u8], now: Instant) {
+        if self.closing {
+            return;
+        }
+        // SECURITY: a TLS ClientHello (implicit FTPS, or a scanner) is not FTP: close at once.
+        if !self.framer.has_pending() && bytes.starts_with(&[0x16, 0x03]) {
+            warn!(
+                "[#{}] TLS handshake from {} on the plain FTP port: closing",
+                self.id,
+                self.peer.ip()
+            );
+            return self.close();
+        }
+        self.framer.push(bytes);
+        self.run_commands(now);
+    }
+
+    /// The server opened (or failed to open) the passive listener asked for by `OpenPassive`.
+    pub fn handle_passive_opened(&mut self, result: io::Result<SocketAddr>, now: Instant) {
+        let Data::Opening { extended } = self.data else {
+            return;
+        };
+        match result {
+            Ok(addr) => {
+                self.set_data_state(Data::Passive);
+                self.data_deadline = Some(now + self.shared.config.data_timeout);
+                if extended {
+                    let text = format!("Entering Extended Passive Mode (|||{}|)", addr.port());
+                    self.reply(reply::EXTENDED_PASSIVE, &text);
+                } else {
+                    let ip = match (self.shared.config.pasv_address, self.local.ip()) {
+                        (Some(announced), _) => announced,
+                        (None, IpAddr::V4(ip)) => ip,
+                        // PASV is refused on IPv6 before we get here.
+                        (None, IpAddr::V6(_)) => std::net::Ipv4Addr::UNSPECIFIED,
+                    };
+                    let [a, b, c, d] = ip.octets();
+                    let (p1, p2) = (addr.port() >> 8, addr.port() & 0xff);
+                    let text = format!("Entering Passive Mode ({a},{b},{c},{d},{p1},{p2}).");
+                    self.reply(reply::PASSIVE, &text);
+                }
+            }
+            Err(e) => {
+                warn!("[#{}] cannot open a passive port: {e}", self.id);
+                self.set_data_state(Data::None);
+                self.reply(reply::CANT_OPEN_DATA, "Cannot open a passive port.");
+            }
+        }
+        self.run_commands(now);
+    }
+
+    /// News of the data connection of the running transfer.
+    pub fn handle_data_event(&mut self, event: DataEvent, now: Instant) {
+        let Data::Transferring(running) = &mut self.data else {
+            return;
+        };
+        match event {
+            DataEvent::Connected => {
+                running.connected = true;
+                self.data_deadline = Some(now + self.shared.config.data_timeout);
+            }
+            DataEvent::Progress { bytes } => {
+                running.bytes = bytes;
+                self.data_deadline = Some(now + self.shared.config.data_timeout);
+            }
+            DataEvent::Done { bytes } => {
+                running.bytes = bytes;
+                self.finish_transfer(now, reply::TRANSFER_COMPLETE, "Transfer complete.");
+            }
+            DataEvent::ConnectFailed(e) => {
+                debug!("[#{}] data connection failed: {e}", self.id);
+                self.finish_transfer(now, reply::CANT_OPEN_DATA, "Cannot open data connection.");
+            }
+            DataEvent::Failed(TransferError::Network(e)) => {
+                debug!("[#{}] data connection broke: {e}", self.id);
+                self.finish_transfer(
+                    now,
+                    reply::TRANSFER_ABORTED,
+                    "Connection closed; transfer aborted.",
+                );
+            }
+            DataEvent::Failed(TransferError::Disk(e)) => {
+                let (code, text) = reply::for_io_error(&e);
+                warn!("[#{}] transfer failed on the file: {e}", self.id);
+                self.finish_transfer(now, code, text);
+            }
+        }
+    }
+
+    /// Time passed: called at (or after) `poll_timeout`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.closing {
+            return;
+        }
+        if self.login_delay.is_some_and(|due| now >= due) {
+            self.login_delay = None;
+            self.reply(reply::NOT_LOGGED_IN, "Login incorrect.");
+            if self.failed_logins >= MAX_LOGIN_FAILURES {
+                info!(
+                    "[#{}] {} failed logins: closing",
+                    self.id, self.failed_logins
+                );
+                return self.close();
+            }
+            return self.run_commands(now);
+        }
+        if !self.is_logged_in()
+            && now >= self.connected_at + Duration::from_secs(LOGIN_TIMEOUT_SECS)
+        {
+            info!(
+                "[#{}] no login within {LOGIN_TIMEOUT_SECS} s: closing",
+                self.id
+            );
+            self.reply(
+                reply::SERVICE_NOT_AVAILABLE,
+                "Login timeout: closing control connection.",
+            );
+            return self.close();
+        }
+        if self.data_deadline.is_some_and(|deadline| now >= deadline) {
+            self.data_deadline = None;
+            match &self.data {
+                Data::Transferring(running) if running.connected => {
+                    self.actions.push_back(Action::CloseData);
+                    self.finish_transfer(
+                        now,
+                        reply::TRANSFER_ABORTED,
+                        "Data connection timed out.",
+                    );
+                }
+                Data::Transferring(_) => {
+                    self.actions.push_back(Action::CloseData);
+                    self.finish_transfer(now, reply::CANT_OPEN_DATA, "Data connection timed out.");
+                }
+                Data::Passive => {
+                    // A PASV nobody connected to: free the port; the next transfer gets 425.
+                    info!("[#{}] passive data connection timed out", self.id);
+                    self.actions.push_back(Action::CloseData);
+                    self.set_data_state(Data::None);
+                }
+                _ => {}
+            }
+            return;
+        }
+        if !self.is_transferring() && now >= self.last_activity + self.shared.config.idle_timeout {
+            info!("[#{}] idle timeout", self.id);
+            self.reply(
+                reply::SERVICE_NOT_AVAILABLE,
+                "Timeout: closing control connection.",
+            );
+            self.close();
+        }
+    }
+
+    // ---- outputs ------------------------------------------------------------------------
+
+    /// Reply bytes waiting for the control connection.
+    pub fn output(&self) -> &[u8] {
+        &self.output
+    }
+
+    /// The first `n` bytes of `output` were written.
+    pub fn consume_output(&mut self, n: usize) {
+        self.output.drain(..n.min(self.output.len()));
+        if self.output.is_empty() {
+            // An idle session keeps no buffer.
+            self.output = Vec::new();
+        }
+    }
+
+    pub fn poll_action(&mut self) -> Option<Action> {
+        self.actions.pop_front()
+    }
+
+    /// The next instant at which `handle_timeout` has something to do.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.closing {
+            return None;
+        }
+        let idle =
+            (!self.is_transferring()).then(|| self.last_activity + self.shared.config.idle_timeout);
+        let login = (!self.is_logged_in())
+            .then(|| self.connected_at + Duration::from_secs(LOGIN_TIMEOUT_SECS));
+        [idle, login, self.data_deadline, self.login_delay]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    /// False while the server should leave further input in the socket: a command waits for
+    /// the transfer to end, the client is not reading its replies, or the session is closing.
+    pub fn wants_input(&self) -> bool {
+        !self.closing
+            && self.login_delay.is_none()
+            && !self.framer.has_line()
+            && self.output.len() < MAX_OUTPUT_BACKLOG_BYTES
+    }
+
+    pub fn is_closing(&self) -> bool {
+        self.closing
+    }
+
+    // ---- command loop -------------------------------------------------------------------
+
+    /// Runs the complete lines waiting in the framer. During a transfer only ABOR, STAT, NOOP
+    /// and QUIT run (RFC 959 4.1.3); any other command waits until the transfer ends.
+    fn run_commands(&mut self, now: Instant) {
+        let mut framer = std::mem::take(&mut self.framer);
+        while !self.closing
+            && self.login_delay.is_none()
+            && self.output.len() < MAX_OUTPUT_BACKLOG_BYTES
+        {
+            let line = match framer.peek_line() {
+                Ok(Some(line)) => line,
+                Ok(None) => break,
+                Err(command::LineTooLong) => {
+                    self.reply(reply::SYNTAX_ERROR, "Command line too long.");
+                    self.close();
+                    break;
+                }
+            };
+            if is_foreign_protocol(line) {
+                // SECURITY: an HTTP request (a browser, a proxy probe, a cross-protocol attack)
+                // sent to the FTP port gets nothing back: the session is closed at once.
+                warn!(
+                    "[#{}] HTTP request from {}: closing",
+                    self.id,
+                    self.peer.ip()
+                );
+                self.close();
+                break;
+            }
+            let parsed = command::parse(line);
+            if self.is_transferring()
+                && !matches!(
+                    parsed,
+                    Ok(Command::Abor | Command::Stat(b"") | Command::Noop | Command::Quit)
+                )
+            {
+                break;
+            }
+            // NOOP keeps nothing alive: a client sending only NOOPs still meets the idle timeout.
+            if parsed != Ok(Command::Noop) {
+                self.last_activity = now;
+            }
+            match parsed {
+                Ok(cmd) => {
+                    self.log_command(&cmd);
+                    self.dispatch(cmd, now);
+                }
+                Err(e) => self.reply_parse_error(e, line),
+            }
+            framer.consume_line();
+        }
+        self.framer = framer;
+    }
+
+    fn log_command(&self, cmd: &Command) {
+        if log::log_enabled!(log::Level::Debug) {
+            match cmd {
+                // SECURITY: passwords never reach the log.
+                Command::Pass(_) => debug!("[#{}] <- PASS ****", self.id),
+                other => debug!("[#{}] <- {:?}", self.id, other),
+            }
+        }
+    }
+
+    fn reply_parse_error(&mut self, error: command::ParseError, line: &[u8]) {
+        let text = match error {
+            command::ParseError::Unknown => "Unknown command.",
+            command::ParseError::NotImplemented => "Command not implemented.",
+            command::ParseError::Syntax => "Syntax error in parameters or arguments.",
+            command::ParseError::Unsupported => "Command not implemented for that parameter.",
+            command::ParseError::UnsupportedProtocol => "Network protocol not supported, use (1,2)",
+        };
+        debug!(
+            "[#{}] bad command {:?}: {text}",
+            self.id,
+            String::from_utf8_lossy(&line[..line.len().min(64)])
+        );
+        self.reply(error.code(), text);
+    }
+
+    /// One command. QUIT always; then what may run before login; then the login gate (530);
+    /// then the permission gate (writes by read-only users: 550); then the verb's handler.
+    fn dispatch(&mut self, cmd: Command, now: Instant) {
+        match cmd {
+            // RFC 959: QUIT ends the session (after a running transfer, in spirit; we close now).
+            Command::Quit => {
+                self.reply(reply::GOODBYE, "Goodbye.");
+                self.close();
+            }
+            Command::User(name) => self.user(name),
+            Command::Pass(password) => self.pass(password, now),
+            Command::Feat => self.feat(),
+            Command::Opts(arg) => self.opts(arg),
+            Command::Syst => self.reply(reply::SYSTEM_TYPE, "UNIX Type: L8"),
+            Command::Noop => self.reply(reply::OK, "NOOP ok."),
+            Command::Help(_) => self.help(),
+            Command::Clnt => self.reply(reply::OK, "Noted."),
+            // SECURITY: the login gate: nothing below runs before a successful PASS.
+            _ if !matches!(self.login, Login::LoggedIn(_)) => {
+                self.reply(reply::NOT_LOGGED_IN, "Please login with USER and PASS.")
+            }
+            // SECURITY: the permission gate: read-only users may not change anything.
+            cmd if is_write(&cmd) && !self.writable() => {
+                self.reply(reply::FILE_UNAVAILABLE, "Permission denied.")
+            }
+            cmd => self.dispatch_logged_in(cmd, now),
+        }
+    }
+
+    fn dispatch_logged_in(&mut self, cmd: Command, now: Instant) {
+        match cmd {
+            Command::Acct => self.reply(reply::NOT_NEEDED, "ACCT not needed."),
+            Command::Allo => self.reply(reply::NOT_NEEDED, "ALLO not needed."),
+            Command::Type(kind) => self.type_(kind),
+            Command::Mode => self.reply(reply::OK, "Mode set to S."),
+            Command::Stru => self.reply(reply::OK, "Structure set to F."),
+            Command::Pwd => self.pwd(),
+            Command::Cwd(path) => self.cwd(path),
+            Command::Cdup => self.cwd(b".."),
+            Command::Pasv => self.pasv(),
+            Command::Epsv(arg) => self.epsv(arg),
+            Command::Port(addr) => self.port(SocketAddr::V4(addr)),
+            Command::Eprt(addr) => self.port(addr),
+            Command::Retr(path) => self.retr(path),
+            Command::Stor(path) => self.stor(path, "STOR"),
+            Command::Appe(path) => self.stor(path, "APPE"),
+            Command::Stou(hint) => self.stou(hint),
+            Command::Rest(offset) => self.rest(offset),
+            Command::Rnfr(path) => self.rnfr(path),
+            Command::Rnto(path) => self.rnto(path),
+            Command::Abor => self.abor(now),
+            Command::Dele(path) => self.dele(path),
+            Command::Rmd(path) => self.rmd(path),
+            Command::Mkd(path) => self.mkd(path),
+            Command::List(arg) => {
+                self.list(listing::strip_ls_options(arg), ListFormat::Long, "LIST")
+            }
+            Command::Nlst(arg) => {
+                self.list(listing::strip_ls_options(arg), ListFormat::Names, "NLST")
+            }
+            Command::Mlsd(path) => self.list(path, ListFormat::Facts(self.facts), "MLSD"),
+            Command::Mlst(path) => self.mlst(path),
+            Command::Stat(path) => self.stat(path),
+            Command::Size(path) => self.size(path),
+            Command::Mdtm(path) => self.mdtm(path),
+            Command::Mfmt { mtime, path } => self.mfmt(mtime, path),
+            Command::SiteHelp => self.reply_multi(
+                reply::HELP,
+                "SITE commands:",
+                &[" CHMOD <mode> <path>", " HELP"],
+                "End.",
+            ),
+            Command::SiteChmod { mode, path } => self.site_chmod(mode, path),
+            // Handled before login already.
+            Command::Quit
+            | Command::User(_)
+            | Command::Pass(_)
+            | Command::Feat
+            | Command::Opts(_)
+            | Command::Syst
+            | Command::Noop
+            | Command::Help(_)
+            | Command::Clnt => {}
+        }
+    }
+
+    // ---- login --------------------------------------------------------------------------
+
+    fn user(&mut self, name: &[u8]) {
+        if matches!(self.login, Login::LoggedIn(_)) {
+            self.reply(reply::NOT_LOGGED_IN, "Already logged in.");
+            return;
+        }
+        let anonymous = auth::is_anonymous_name(name) && self.shared.anonymous_jail.is_some();
+        self.set_login_state(Login::AwaitPass { user: name.into() });
+        if anonymous {
+            self.reply(
+                reply::NEED_PASSWORD,
+                "Anonymous login ok, send your e-mail address as password.",
+            );
+        } else {
+            // The same answer for every name: USER does not tell which users exist.
+            self.reply(reply::NEED_PASSWORD, "Please specify the password.");
+        }
+    }
+
+    fn pass(&mut self, password: &[u8], now: Instant) {
+        let user = match &self.login {
+            Login::AwaitPass { user } => user.clone(),
+            Login::LoggedIn(_) => return self.reply(reply::BAD_SEQUENCE, "Already logged in."),
+            Login::AwaitUser => return self.reply(reply::BAD_SEQUENCE, "Login with USER first."),
+        };
+        let logged_in = match &self.shared.anonymous_jail {
+            Some(jail) if auth::is_anonymous_name(&user) => Some(User {
+                name: "anonymous".into(),
+                jail: jail.clone(),
+                writable: self.shared.config.writable,
+            }),
+            _ => self.login_user(&user, password),
+        };
+        match logged_in {
+            Some(user) => {
+                info!(
+                    "[#{}] {} logged in from {} ({})",
+                    self.id,
+                    user.name,
+                    self.peer.ip(),
+                    if user.writable {
+                        "read-write"
+                    } else {
+                        "read-only"
+                    }
+                );
+                self.set_login_state(Login::LoggedIn(user));
+                self.cwd = b"/".to_vec();
+                self.reply(reply::LOGGED_IN, "Login successful.");
+            }
+            None => {
+                info!(
+                    "[#{}] failed login as {:?} from {}",
+                    self.id,
+                    String::from_utf8_lossy(&user),
+                    self.peer.ip()
+                );
+                self.set_login_state(Login::AwaitUser);
+                // SECURITY: the 530 comes after a delay that doubles with each failure (a timer
+                // in the loop, never a sleep); the session closes after the last one allowed.
+                self.failed_logins = self.failed_logins.saturating_add(1);
+                let delay = LOGIN_FAILURE_DELAY_MS << (self.failed_logins - 1).min(8);
+                self.login_delay = Some(now + Duration::from_millis(delay));
+            }
+        }
+    }
+
+    fn login_user(&self, name: &[u8], password: &[u8]) -> Option<User> {
+        let account = self.shared.users.borrow().verify(name, password)?;
+        match Jail::open(&account.home) {
+            Ok(jail) => Some(User {
+                name: account.name.into(),
+                jail: Rc::new(jail),
+                writable: account.writable,
+            }),
+            Err(e) => {
+                warn!(
+                    "[#{}] home {} of {} unusable: {e}",
+                    self.id,
+                    account.home.display(),
+                    account.name
+                );
+                None
+            }
+        }
+    }
+
+    fn set_login_state(&mut self, login: Login) {
+        debug!(
+            "[#{}] login: {} => {}",
+            self.id,
+            login_name(&self.login),
+            login_name(&login)
+        );
+        self.login = login;
+    }
+
+    fn is_logged_in(&self) -> bool {
+        matches!(self.login, Login::LoggedIn(_))
+    }
+
+    fn user_ref(&self) -> Option<&User> {
+        match &self.login {
+            Login::LoggedIn(user) => Some(user),
+            _ => None,
+        }
+    }
+
+    fn writable(&self) -> bool {
+        self.user_ref().is_some_and(|user| user.writable)
+    }
+
+    /// The logged-in user's jail; dispatch only calls handlers that need it after the login gate.
+    fn jail(&self) -> Rc<Jail> {
+        match &self.login {
+            Login::LoggedIn(user) => user.jail.clone(),
+            _ => unreachable!("the login gate runs before every file command"),
+        }
+    }
+
+    // ---- simple commands ----------------------------------------------------------------
+
+    fn feat(&mut self) {
+        let mlst = self.facts.feat_line();
+        let lines = [
+            " CLNT",
+            " EPRT",
+            " EPSV",
+            " MDTM",
+            " MFMT",
+            mlst.as_str(),
+            " PASV",
+            " REST STREAM",
+            " SIZE",
+            " TVFS",
+            " UTF8",
+        ];
+        self.reply_multi(reply::SYSTEM_STATUS, "Features:", &lines, "End");
+    }
+
+    fn opts(&mut self, arg: &[u8]) {
+        let (name, value) = split_word(arg);
+        if name.eq_ignore_ascii_case(b"UTF8") || name.eq_ignore_ascii_case(b"UTF-8") {
+            // RFC 2640: names are UTF-8 always; there is no other mode to switch to.
+            if value.eq_ignore_ascii_case(b"ON") || value.is_empty() {
+                self.reply(reply::OK, "UTF8 mode is always on.");
+            } else {
+                self.reply(
+                    reply::PARAMETER_NOT_IMPLEMENTED,
+                    "UTF8 mode cannot be turned off.",
+                );
+            }
+        } else if name.eq_ignore_ascii_case(b"MLST") {
+            self.facts = Facts::parse(value);
+            let text = self.facts.opts_reply();
+            self.reply(reply::OK, &text);
+        } else {
+            self.reply(reply::BAD_ARGUMENT, "Option not understood.");
+        }
+    }
+
+    fn help(&mut self) {
+        self.reply_multi(
+            reply::HELP,
+            "The following commands are recognized:",
+            &[
+                " ABOR ACCT ALLO APPE CDUP CLNT CWD  DELE EPRT EPSV FEAT HELP LIST MDTM MFMT MKD",
+                " MLSD MLST MODE NLST NOOP OPTS PASS PASV PORT PWD  QUIT REST RETR RMD  RNFR RNTO",
+                " SITE SIZE STAT STOR STOU STRU SYST TYPE USER XCUP XCWD XMKD XPWD XRMD",
+            ],
+            "Help OK.",
+        );
+    }
+
+    fn type_(&mut self, kind: TransferType) {
+        self.transfer_type = kind;
+        match kind {
+            TransferType::Ascii => self.reply(reply::OK, "Switching to ASCII mode."),
+            TransferType::Image => self.reply(reply::OK, "Switching to Binary mode."),
+        }
+    }
+
+    fn pwd(&mut self) {
+        let mut text = Vec::with_capacity(self.cwd.len() + 32);
+        reply::push_quoted_path(&mut text, &self.cwd);
+        text.extend_from_slice(b" is the current directory.");
+        self.reply_bytes(reply::PATH_CREATED, &text);
+    }
+
+    fn cwd(&mut self, arg: &[u8]) {
+        let path = fs::resolve(&self.cwd, arg);
+        match self.jail().stat(fs::jail_path(&path)) {
+            Ok(stat) if stat.kind == FileKind::Dir => {
+                self.cwd = path;
+                self.reply(reply::FILE_ACTION_OK, "Directory successfully changed.");
+            }
+            Ok(_) => self.reply(reply::FILE_UNAVAILABLE, "Not a directory."),
+            Err(e) => self.reply_io_error(&e),
+        }
+    }
+
+    fn rest(&mut self, offset: u64) {
+        self.restart_offset = offset;
+        self.reply(
+            reply::PENDING_FURTHER_INFO,
+            &format!("Restart position accepted ({offset})."),
+        );
+    }
+
+    // ---- data connection set-up ---------------------------------------------------------
+
+    fn pasv(&mut self) {
+        if self.epsv_all {
+            return self.reply(reply::BAD_SEQUENCE, "EPSV ALL in effect: use EPSV.");
+        }
+        if self.local.is_ipv6() {
+            return self.reply(reply::CANT_OPEN_DATA, "PASV needs IPv4; use EPSV.");
+        }
+        self.open_passive(false);
+    }
+
+    fn epsv(&mut self, arg: EpsvArg) {
+        match arg {
+            EpsvArg::All => {
+                self.epsv_all = true;
+                self.reply(reply::OK, "EPSV ALL ok.");
+            }
+            EpsvArg::Protocol(1) if self.local.is_ipv4() => self.open_passive(true),
+            EpsvArg::Protocol(2) if self.local.is_ipv6() => self.open_passive(true),
+            EpsvArg::Protocol(_) => {
+                let supported = if self.local.is_ipv4() { "(1)" } else { "(2)" };
+                self.reply(
+                    reply::BAD_NETWORK_PROTOCOL,
+                    &format!("Network protocol not supported, use {supported}"),
+                )
+            }
+            EpsvArg::Any => self.open_passive(true),
+        }
+    }
+
+    fn open_passive(&mut self, extended: bool) {
+        if self.is_transferring() {
+            return self.reply(reply::CANT_OPEN_DATA, "A transfer is running.");
+        }
+        self.set_data_state(Data::Opening { extended });
+        self.actions.push_back(Action::OpenPassive);
+    }
+
+    fn port(&mut self, addr: SocketAddr) {
+        if self.epsv_all {
+            return self.reply(reply::BAD_SEQUENCE, "EPSV ALL in effect: use EPSV.");
+        }
+        let addr = canonical(addr);
+        // SECURITY: RFC 2577 bounce protection: data goes only back to the client itself,
+        // and never to a privileged port.
+        if addr.ip() != self.peer.ip() || addr.port() < 1024 {
+            warn!(
+                "[#{}] refused PORT/EPRT to {addr} (client is {})",
+                self.id,
+                self.peer.ip()
+            );
+            return self.reply(
+                reply::PARAMETER_NOT_IMPLEMENTED,
+                "Data connections go only to the client, port 1024 or above.",
+            );
+        }
+        if self.is_transferring() {
+            return self.reply(reply::CANT_OPEN_DATA, "A transfer is running.");
+        }
+        self.actions.push_back(Action::CloseData);
+        self.set_data_state(Data::Active(addr));
+        self.reply(reply::OK, "PORT command successful. Consider using EPSV.");
+    }
+
+    fn set_data_state(&mut self, data: Data) {
+        debug!(
+            "[#{}] data: {} => {}",
+            self.id,
+            data_name(&self.data),
+            data_name(&data)
+        );
+        self.data = data;
+    }
+
+    fn is_transferring(&self) -> bool {
+        matches!(self.data, Data::Transferring(_))
+    }
+
+    /// Hands `job` to the server on the prepared data connection and sends the 150.
+    fn start_transfer(
+        &mut self,
+        job: Job,
+        verb: &'static str,
+        path: &[u8],
+        unique_name: Option<Box<[u8]>>,
+        text: &str,
+    ) {
+        let connect_to = match self.data {
+            Data::Active(addr) => Some(addr),
+            Data::Passive => None,
+            _ => unreachable!("callers check has_data_connection first"),
+        };
+        self.set_data_state(Data::Transferring(Running {
+            verb,
+            path: path.into(),
+            connected: false,
+            bytes: 0,
+            unique_name,
+        }));
+        self.actions.push_back(Action::Transfer { job, connect_to });
+        self.reply(reply::OPENING_DATA, text);
+    }
+
+    /// PASV/EPSV or PORT/EPRT came first (RFC 959: else 425).
+    fn has_data_connection(&mut self) -> bool {
+        if matches!(self.data, Data::Passive | Data::Active(_)) {
+            return true;
+        }
+        self.reply(reply::CANT_OPEN_DATA, "Use PORT, EPRT, PASV or EPSV first.");
+        false
+    }
+
+    fn finish_transfer(&mut self, now: Instant, code: u16, text: &str) {
+        let Data::Transferring(running) = std::mem::replace(&mut self.data, Data::None) else {
+            return;
+        };
+        debug!("[#{}] data: transferring => none", self.id);
+        info!(
+            "[#{}] {} {} {} bytes: {code}",
+            self.id,
+            running.verb,
+            String::from_utf8_lossy(&running.path),
+            running.bytes
+        );
+        if code != reply::TRANSFER_COMPLETE
+            && running.verb != "RETR"
+            && running.verb.len() == 4
+            && running.bytes > 0
+        {
+            info!(
+                "[#{}] incomplete upload kept: {} bytes",
+                self.id, running.bytes
+            );
+        }
+        self.data_deadline = None;
+        self.last_activity = now;
+        match (&running.unique_name, code) {
+            (Some(name), reply::TRANSFER_COMPLETE) => {
+                let mut text = b"Transfer complete (unique file name: ".to_vec();
+                text.extend_from_slice(name);
+                text.extend_from_slice(b").");
+                self.reply_bytes(code, &text);
+            }
+            _ => self.reply(code, text),
+        }
+        // Commands that arrived during the transfer run now.
+        self.run_commands(now);
+    }
+
+    // ---- transfers ----------------------------------------------------------------------
+
+    fn retr(&mut self, arg: &[u8]) {
+        if !self.has_data_connection() {
+            return;
+        }
+        let path = fs::resolve(&self.cwd, arg);
+        let offset = std::mem::take(&mut self.restart_offset);
+        let file = match self.jail().open_read(fs::jail_path(&path)) {
+            Ok(file) => file,
+            Err(e) => return self.reply_io_error(&e),
+        };
+        let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+        if offset > size {
+            return self.reply(
+                reply::FILE_UNAVAILABLE,
+                "Restart position beyond the end of the file.",
+            );
+        }
+        let ascii = self.transfer_type == TransferType::Ascii;
+        let text = format!(
+            "Opening {} mode data connection for {} ({size} bytes).",
+            if ascii { "ASCII" } else { "BINARY" },
+            String::from_utf8_lossy(&path)
+        );
+        self.start_transfer(
+            Job::Send(FileSender::new(file, offset, ascii)),
+            "RETR",
+            &path,
+            None,
+            &text,
+        );
+    }
+
+    fn stor(&mut self, arg: &[u8], verb: &'static str) {
+        if !self.has_data_connection() {
+            return;
+        }
+        let path = fs::resolve(&self.cwd, arg);
+        let offset = std::mem::take(&mut self.restart_offset);
+        let mode = match (verb, offset) {
+            ("APPE", _) => WriteMode::Append,
+            (_, 0) => WriteMode::Truncate,
+            (_, offset) => WriteMode::Resume(offset),
+        };
+        let file = match self.jail().open_write(fs::jail_path(&path), mode) {
+            Ok(file) => file,
+            Err(e) => return self.reply_io_error(&e),
+        };
+        let job = Job::Receive(FileReceiver::new(
+            file,
+            self.transfer_type == TransferType::Ascii,
+        ));
+        let text = format!("Ok to send data for {}.", String::from_utf8_lossy(&path));
+        self.start_transfer(job, verb, &path, None, &text);
+    }
+
+    /// STOU: store under a name that does not exist yet; the 150 names it (RFC 1123 4.1.2.9).
+    fn stou(&mut self, hint: &[u8]) {
+        if !self.has_data_connection() {
+            return;
+        }
+        self.restart_offset = 0;
+        let base = fs::resolve(&self.cwd, if hint.is_empty() { b"stou" } else { hint });
+        let jail = self.jail();
+        for n in 0..1000u32 {
+            let mut path = base.clone();
+            if n > 0 || hint.is_empty() {
+                path.extend_from_slice(format!(".{n}").as_bytes());
+            }
+            match jail.open_write(fs::jail_path(&path), WriteMode::CreateNew) {
+                Ok(file) => {
+                    let job = Job::Receive(FileReceiver::new(
+                        file,
+                        self.transfer_type == TransferType::Ascii,
+                    ));
+                    let name = path.rsplit(|&b| b == b'/').next().unwrap_or(&path).to_vec();
+                    let text = format!("FILE: {}", String::from_utf8_lossy(&name));
+                    return self.start_transfer(job, "STOU", &path, Some(name.into()), &text);
+                }
+                Err(e) if e.raw_os_error() == Some(libc::EEXIST) => continue,
+                Err(e) => return self.reply_io_error(&e),
+            }
+        }
+        self.reply(reply::FILE_UNAVAILABLE, "Cannot find a unique file name.");
+    }
+
+    fn abor(&mut self, now: Instant) {
+        match self.data {
+            Data::Transferring(_) => {
+                // RFC 959 ABOR: 426 for the aborted transfer, then 226 for the ABOR itself.
+                self.actions.push_back(Action::CloseData);
+                self.finish_transfer(now, reply::TRANSFER_ABORTED, "Transfer aborted.");
+                self.reply(reply::TRANSFER_COMPLETE, "ABOR successful.");
+            }
+            // RFC 959: the command already completed: 226.
+            Data::None => self.reply(reply::TRANSFER_COMPLETE, "No transfer to abort."),
+            _ => {
+                self.actions.push_back(Action::CloseData);
+                self.set_data_state(Data::None);
+                self.reply(
+                    reply::ABORT_OK,
+                    "No transfer to abort; data connection closed.",
+                );
+            }
+        }
+    }
+
+    // ---- listings -----------------------------------------------------------------------
+
+    fn list(&mut self, arg: &[u8], format: ListFormat, verb: &'static str) {
+        if !self.has_data_connection() {
+            return;
+        }
+        let path = fs::resolve(&self.cwd, arg);
+        let jail = self.jail();
+        let jail_path = fs::jail_path(&path).to_vec();
+        let source = match jail.stat(&jail_path) {
+            Ok(stat) if stat.kind == FileKind::Dir => match jail.read_dir(&jail_path) {
+                Ok(dir) => ListSource::Dir(dir),
+                Err(e) => return self.reply_io_error(&e),
+            },
+            // RFC 3659 7.2: MLSD names a directory.
+            Ok(_) if verb == "MLSD" => return self.reply(reply::BAD_ARGUMENT, "Not a directory."),
+            Ok(_) => {
+                let stat = jail
+                    .lstat(&jail_path)
+                    .unwrap_or_else(|_| stat_placeholder());
+                let link_target = (stat.kind == FileKind::Symlink)
+                    .then(|| jail.read_link(&jail_path).ok())
+                    .flatten();
+                // LIST of a file shows the file as the client named it, as ls does.
+                ListSource::Single {
+                    name: arg.to_vec(),
+                    stat,
+                    link_target,
+                }
+            }
+            Err(e) => return self.reply_io_error(&e),
+        };
+        let job = Job::List(ListSender::new(
+            source,
+            format,
+            jail,
+            jail_path,
+            self.writable(),
+            unix_now(),
+        ));
+        self.start_transfer(job, verb, &path, None, "Here comes the directory listing.");
+    }
+
+    fn mlst(&mut self, arg: &[u8]) {
+        let path = fs::resolve(&self.cwd, arg);
+        match self.jail().stat(fs::jail_path(&path)) {
+            Ok(stat) => {
+                let mut body = vec![b' '];
+                listing::push_facts_line(&mut body, &path, &stat, self.facts, self.writable());
+                // push_facts_line ends with CRLF; reply_multi adds its own.
+                body.truncate(body.len().saturating_sub(2));
+                let mut text = b"Listing ".to_vec();
+                text.extend_from_slice(&path);
+                self.reply_multi_bytes(reply::FILE_ACTION_OK, &text, &[&body], b"End.");
+            }
+            Err(e) => self.reply_io_error(&e),
+        }
+    }
+
+    /// STAT: server status without an argument; with one, a listing over the control connection.
+    fn stat(&mut self, arg: &[u8]) {
+        if arg.is_empty() {
+            return self.server_status();
+        }
+        let path = fs::resolve(&self.cwd, listing::strip_ls_options(arg));
+        let jail = self.jail();
+        let jail_path = fs::jail_path(&path);
+        let now = unix_now();
+        let mut body = Vec::new();
+        match jail.lstat(jail_path) {
+            Ok(stat) if stat.kind == FileKind::Dir => match jail.read_dir(jail_path) {
+                Ok(dir) => {
+                    for (count, entry) in dir.enumerate() {
+                        if count == MAX_STAT_ENTRIES {
+                            body.extend_from_slice(
+                                format!(
+                                    " (stopped after {MAX_STAT_ENTRIES} entries: use LIST)\r\n"
+                                )
+                                .as_bytes(),
+                            );
+                            break;
+                        }
+                        let Ok(entry) = entry else { continue };
+                        body.push(b' ');
+                        listing::push_list_line(
+                            &mut body,
+                            &entry.name,
+                            &entry.stat,
+                            entry.link_target.as_deref(),
+                            now,
+                        );
+                    }
+                }
+                Err(e) => return self.reply_io_error(&e),
+            },
+            Ok(stat) => {
+                let link_target = (stat.kind == FileKind::Symlink)
+                    .then(|| jail.read_link(jail_path).ok())
+                    .flatten();
+                body.push(b' ');
+                listing::push_list_line(&mut body, &path, &stat, link_target.as_deref(), now);
+            }
+            Err(e) => return self.reply_io_error(&e),
+        }
+        let mut first = b"Status of ".to_vec();
+        first.extend_from_slice(&path);
+        first.push(b':');
+        reply::push_code(&mut self.output, reply::FILE_STATUS, b'-');
+        self.output.extend_from_slice(&first);
+        self.output.extend_from_slice(b"\r\n");
+        self.output.extend_from_slice(&body);
+        reply::push(&mut self.output, reply::FILE_STATUS, "End of status.");
+    }
+
+    fn server_status(&mut self) {
+        let user = self
+            .user_ref()
+            .map(|u| u.name.to_string())
+            .unwrap_or_else(|| "nobody".into());
+        let kind = match self.transfer_type {
+            TransferType::Ascii => "ASCII",
+            TransferType::Image => "BINARY",
+        };
+        let transfer = match &self.data {
+            Data::Transferring(running) => format!(
+                " {} {} in progress: {} bytes moved",
+                running.verb,
+                String::from_utf8_lossy(&running.path),
+                running.bytes
+            ),
+            _ => " No data connection".to_string(),
+        };
+        let lines = [
+            format!(" Connected from {}", self.peer.ip()),
+            format!(" Logged in as {user}"),
+            format!(" TYPE: {kind}, STRUcture: File, MODE: Stream"),
+            transfer,
+        ];
+        let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
+        self.reply_multi(
+            reply::SYSTEM_STATUS,
+            "leanftpd status:",
+            &lines,
+            "End of status.",
+        );
+    }
+
+    // ---- file commands ------------------------------------------------------------------
+
+    fn size(&mut self, arg: &[u8]) {
+        let path = fs::resolve(&self.cwd, arg);
+        match self.jail().stat(fs::jail_path(&path)) {
+            Ok(stat) if stat.kind == FileKind::File => {
+                self.reply(reply::FILE_STATUS, &stat.size.to_string())
+            }
+            Ok(_) => self.reply(reply::FILE_UNAVAILABLE, "Not a regular file."),
+            Err(e) => self.reply_io_error(&e),
+        }
+    }
+
+    fn mdtm(&mut self, arg: &[u8]) {
+        let path = fs::resolve(&self.cwd, arg);
+        match self.jail().stat(fs::jail_path(&path)) {
+            Ok(stat) => {
+                let mut text = Vec::with_capacity(14);
+                listing::push_timeval(&mut text, stat.mtime);
+                self.reply_bytes(reply::FILE_STATUS, &text);
+            }
+            Err(e) => self.reply_io_error(&e),
+        }
+    }
+
+    fn mfmt(&mut self, mtime: i64, arg: &[u8]) {
+        let path = fs::resolve(&self.cwd, arg);
+        match self.jail().set_mtime(fs::jail_path(&path), mtime) {
+            Ok(()) => {
+                let mut text = b"Modify=".to_vec();
+                listing::push_timeval(&mut text, mtime);
+                text.extend_from_slice(b"; ");
+                text.extend_from_slice(arg);
+                self.reply_bytes(reply::FILE_STATUS, &text);
+            }
+            Err(e) => self.reply_io_error(&e),
+        }
+    }
+
+    fn site_chmod(&mut self, mode: u32, arg: &[u8]) {
+        let path = fs::resolve(&self.cwd, arg);
+        match self.jail().set_mode(fs::jail_path(&path), mode) {
+            Ok(()) => self.reply(reply::OK, "SITE CHMOD command ok."),
+            Err(e) => self.reply_io_error(&e),
+        }
+    }
+
+    fn rnfr(&mut self, arg: &[u8]) {
+        let path = fs::resolve(&self.cwd, arg);
+        match self.jail().lstat(fs::jail_path(&path)) {
+            Ok(_) => {
+                self.rename_from = Some(path.into());
+                self.reply(reply::PENDING_FURTHER_INFO, "Ready for RNTO.");
+            }
+            Err(e) => self.reply_io_error(&e),
+        }
+    }
+
+    fn rnto(&mut self, arg: &[u8]) {
+        let Some(from) = self.rename_from.take() else {
+            return self.reply(reply::BAD_SEQUENCE, "RNFR required first.");
+        };
+        let to = fs::resolve(&self.cwd, arg);
+        match self.jail().rename(fs::jail_path(&from), fs::jail_path(&to)) {
+            Ok(()) => self.reply(reply::FILE_ACTION_OK, "Rename successful."),
+            Err(e) => self.reply_io_error(&e),
+        }
+    }
+
+    fn dele(&mut self, arg: &[u8]) {
+        let path = fs::resolve(&self.cwd, arg);
+        match self.jail().remove_file(fs::jail_path(&path)) {
+            Ok(()) => self.reply(reply::FILE_ACTION_OK, "File deleted."),
+            Err(e) => self.reply_io_error(&e),
+        }
+    }
+
+    fn rmd(&mut self, arg: &[u8]) {
+        let path = fs::resolve(&self.cwd, arg);
+        if path == b"/" {
+            return self.reply(reply::FILE_UNAVAILABLE, "Permission denied.");
+        }
+        match self.jail().remove_dir(fs::jail_path(&path)) {
+            Ok(()) => self.reply(reply::FILE_ACTION_OK, "Directory removed."),
+            Err(e) => self.reply_io_error(&e),
+        }
+    }
+
+    fn mkd(&mut self, arg: &[u8]) {
+        let path = fs::resolve(&self.cwd, arg);
+        match self.jail().create_dir(fs::jail_path(&path)) {
+            Ok(()) => {
+                let mut text = Vec::new();
+                reply::push_quoted_path(&mut text, &path);
+                text.extend_from_slice(b" created.");
+                self.reply_bytes(reply::PATH_CREATED, &text);
+            }
+            Err(e) => self.reply_io_error(&e),
+        }
+    }
+
+    // ---- replies ------------------------------------------------------------------------
+
+    fn reply(&mut self, code: u16, text: &str) {
+        self.reply_bytes(code, text.as_bytes());
+    }
+
+    /// A reply whose text may hold file names (raw bytes). CR and LF never reach the client
+    /// inside a reply: a name cannot forge a reply line.
+    fn reply_bytes(&mut self, code: u16, text: &[u8]) {
+        reply::push_code(&mut self.output, code, b' ');
+        push_reply_text(&mut self.output, text);
+        self.output.extend_from_slice(b"\r\n");
+    }
+
+    fn reply_multi(&mut self, code: u16, first: &str, body: &[&str], last: &str) {
+        reply::push_multi(&mut self.output, code, first, body, last);
+    }
+
+    fn reply_multi_bytes(&mut self, code: u16, first: &[u8], body: &[&[u8]], last: &[u8]) {
+        reply::push_code(&mut self.output, code, b'-');
+        push_reply_text(&mut self.output, first);
+        self.output.extend_from_slice(b"\r\n");
+        for line in body {
+            push_reply_text(&mut self.output, line);
+            self.output.extend_from_slice(b"\r\n");
+        }
+        self.reply_bytes(code, last);
+    }
+
+    fn reply_io_error(&mut self, err: &io::Error) {
+        let (code, text) = reply::for_io_error(err);
+        debug!("[#{}] {err} -> {code}", self.id);
+        self.reply(code, text);
+    }
+
+    fn close(&mut self) {
+        if !self.closing {
+            self.closing = true;
+            if !matches!(self.data, Data::None) {
+                self.actions.push_back(Action::CloseData);
+            }
+            self.actions.push_back(Action::Close);
+        }
+    }
+}
+
+fn push_reply_text(out: &mut Vec<u8>, text: &[u8]) {
+    out.extend(
+        text.iter()
+            .map(|&b| if b == b'\r' || b == b'\n' { b' ' } else { b }),
+    );
+}
+
+/// The first line of an HTTP request: `GET / HTTP/1.1`, `CONNECT host:443 HTTP/1.1`, ...
+fn is_foreign_protocol(line: &[u8]) -> bool {
+    const METHODS: [&[u8]; 9] = [
+        b"GET ",
+        b"POST ",
+        b"HEAD ",
+        b"PUT ",
+        b"DELETE ",
+        b"CONNECT ",
+        b"OPTIONS ",
+        b"TRACE ",
+        b"PATCH ",
+    ];
+    METHODS.iter().any(|method| line.starts_with(method))
+}
+
+/// Commands that change the file system: refused with 550 for read-only users.
+fn is_write(cmd: &Command) -> bool {
+    matches!(
+        cmd,
+        Command::Stor(_)
+            | Command::Stou(_)
+            | Command::Appe(_)
+            | Command::Dele(_)
+            | Command::Rmd(_)
+            | Command::Mkd(_)
+            | Command::Rnfr(_)
+            | Command::Rnto(_)
+            | Command::Mfmt { .. }
+            | Command::SiteChmod { .. }
+    )
+}
+
+/// An IPv4 client on an IPv6 socket shows as ::ffff:a.b.c.d; compare and announce it as IPv4.
+fn canonical(addr: SocketAddr) -> SocketAddr {
+    SocketAddr::new(addr.ip().to_canonical(), addr.port())
+}
+
+fn split_word(arg: &[u8]) -> (&[u8], &[u8]) {
+    match arg.iter().position(|&b| b == b' ') {
+        Some(space) => (&arg[..space], trim(&arg[space + 1..])),
+        None => (arg, b""),
+    }
+}
+
+fn trim(bytes: &[u8]) -> &[u8] {
+    let start = bytes
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(bytes.len());
+    let end = bytes
+        .iter()
+        .rposition(|b| !b.is_ascii_whitespace())
+        .map_or(start, |e| e + 1);
+    &bytes[start..end]
+}
+
+fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// Used only if a file vanishes between two stats of one LIST.
+fn stat_placeholder() -> fs::Stat {
+    fs::Stat {
+        kind: FileKind::File,
+        mode: 0,
+        nlink: 1,
+        uid: 0,
+        gid: 0,
+        size: 0,
+        mtime: 0,
+    }
+}
+
+fn login_name(login: &Login) -> &'static str {
+    match login {
+        Login::AwaitUser => "await-user",
+        Login::AwaitPass { .. } => "await-pass",
+        Login::LoggedIn(_) => "logged-in",
+    }
+}
+
+fn data_name(data: &Data) -> &'static str {
+    match data {
+        Data::None => "none",
+        Data::Opening { .. } => "opening",
+        Data::Passive => "passive",
+        Data::Active(_) => "active",
+        Data::Transferring(_) => "transferring",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+    use std::time::Duration;
+
+    /// A temporary root with a file and a directory, removed on drop.
+    struct Root(PathBuf);
+
+    impl Root {
+        fn new(name: &str) -> Root {
+            let path = std::env::temp_dir()
+                .join(format!("leanftpd-session-{}-{name}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&path);
+            std::fs::create_dir_all(path.join("pub")).unwrap();
+            std::fs::write(path.join("hello.txt"), b"hello\n").unwrap();
+            Root(path)
+        }
+    }
+
+    impl Drop for Root {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn session(root: &Root, writable: bool, now: Instant) -> Session {
+        let mut config = Config::anonymous(&root.0);
+        config.writable = writable;
+        config.idle_timeout = Duration::from_secs(60);
+        config.data_timeout = Duration::from_secs(10);
+        let shared = Shared {
+            config,
+            users: RefCell::new(Users::default()),
+            anonymous_jail: Some(Rc::new(Jail::open(&root.0).unwrap())),
+        };
+        let peer: SocketAddr = "127.0.0.1:40000".parse().unwrap();
+        let local: SocketAddr = "127.0.0.1:2121".parse().unwrap();
+        Session::new(Rc::new(shared), 1, peer, local, now)
+    }
+
+    /// Feeds one line and returns the replies it produced.
+    fn feed(s: &mut Session, line: &str, now: Instant) -> String {
+        s.handle_input(line.as_bytes(), now);
+        take_output(s)
+    }
+
+    fn take_output(s: &mut Session) -> String {
+        let out = String::from_utf8_lossy(s.output()).into_owned();
+        s.consume_output(out.len());
+        out
+    }
+
+    fn logged_in(root: &Root, writable: bool, now: Instant) -> Session {
+        let mut s = session(root, writable, now);
+        assert_eq!(take_output(&mut s), "220 leanftpd ready.\r\n");
+        assert!(feed(&mut s, "USER anonymous\r\n", now).starts_with("331 "));
+        assert_eq!(
+            feed(&mut s, "PASS guest@\r\n", now),
+            "230 Login successful.\r\n"
+        );
+        s
+    }
+
+    #[test]
+    fn login_gate_allows_only_the_whitelist_before_login() {
+        let root = Root::new("gate");
+        let now = Instant::now();
+        let mut s = session(&root, false, now);
+        take_output(&mut s);
+        assert_eq!(feed(&mut s, "SYST\r\n", now), "215 UNIX Type: L8\r\n");
+        assert_eq!(feed(&mut s, "NOOP\r\n", now), "200 NOOP ok.\r\n");
+        assert!(feed(&mut s, "FEAT\r\n", now).starts_with("211-Features:\r\n"));
+        assert_eq!(
+            feed(&mut s, "PWD\r\n", now),
+            "530 Please login with USER and PASS.\r\n"
+        );
+        assert_eq!(
+            feed(&mut s, "RETR hello.txt\r\n", now),
+            "530 Please login with USER and PASS.\r\n"
+        );
+        assert_eq!(
+            feed(&mut s, "PASS x\r\n", now),
+            "503 Login with USER first.\r\n"
+        );
+    }
+
+    #[test]
+    fn unknown_user_and_wrong_password_get_the_same_530() {
+        let root = Root::new("badlogin");
+        let now = Instant::now();
+        let mut s = session(&root, false, now);
+        take_output(&mut s);
+        assert_eq!(
+            feed(&mut s, "USER bob\r\n", now),
+            "331 Please specify the password.\r\n"
+        );
+        // The 530 waits for the failure delay; commands sent meanwhile wait behind it.
+        assert_eq!(feed(&mut s, "PASS nope\r\nPWD\r\n", now), "");
+        assert!(!s.wants_input());
+        let due = now + Duration::from_millis(LOGIN_FAILURE_DELAY_MS);
+        assert_eq!(s.poll_timeout(), Some(due));
+        s.handle_timeout(due);
+        assert_eq!(
+            take_output(&mut s),
+            "530 Login incorrect.\r\n530 Please login with USER and PASS.\r\n"
+        );
+    }
+
+    #[test]
+    fn three_failed_logins_close_the_session_with_growing_delays() {
+        let root = Root::new("threefail");
+        let mut now = Instant::now();
+        let mut s = session(&root, false, now);
+        take_output(&mut s);
+        for failure in 1..=3u32 {
+            feed(&mut s, "USER bob\r\n", now);
+            assert_eq!(feed(&mut s, "PASS wrong\r\n", now), "");
+            let delay = Duration::from_millis(LOGIN_FAILURE_DELAY_MS * 2u64.pow(failure - 1));
+            assert_eq!(s.poll_timeout(), Some(now + delay), "failure {failure}");
+            now += delay;
+            s.handle_timeout(now);
+            assert_eq!(take_output(&mut s), "530 Login incorrect.\r\n");
+        }
+        assert!(s.is_closing());
+    }
+
+    #[test]
+    fn a_connection_that_never_logs_in_is_closed() {
+        let root = Root::new("logintimeout");
+        let start = Instant::now();
+        let mut s = session(&root, false, start);
+        take_output(&mut s);
+        let deadline = start + Duration::from_secs(LOGIN_TIMEOUT_SECS);
+        assert_eq!(s.poll_timeout(), Some(deadline));
+        // Chatter before login does not extend it.
+        feed(&mut s, "SYST\r\n", start + Duration::from_secs(20));
+        assert_eq!(s.poll_timeout(), Some(deadline));
+        s.handle_timeout(deadline);
+        assert_eq!(
+            take_output(&mut s),
+            "421 Login timeout: closing control connection.\r\n"
+        );
+        assert!(s.is_closing());
+    }
+
+    #[test]
+    fn noop_does_not_keep_a_session_alive() {
+        let root = Root::new("noop");
+        let start = Instant::now();
+        let mut s = logged_in(&root, false, start);
+        feed(&mut s, "NOOP\r\n", start + Duration::from_secs(59));
+        assert_eq!(s.poll_timeout(), Some(start + Duration::from_secs(60)));
+    }
+
+    #[test]
+    fn http_and_tls_on_the_ftp_port_close_at_once() {
+        let root = Root::new("http");
+        let now = Instant::now();
+        let mut s = session(&root, false, now);
+        take_output(&mut s);
+        assert_eq!(feed(&mut s, "GET / HTTP/1.1\r\nHost: x\r\n\r\n", now), "");
+        assert!(s.is_closing());
+        let mut s = session(&root, false, now);
+        take_output(&mut s);
+        s.handle_input(&[0x16, 0x03, 0x01, 0x02, 0x00, 0x01], now);
+        assert!(s.is_closing());
+        assert_eq!(take_output(&mut s), "");
+    }
+
+    #[test]
+    fn cwd_pwd_and_the_jail() {
+        let root = Root::new("cwd");
+        let now = Instant::now();
+        let mut s = logged_in(&root, false, now);
+        assert_eq!(
+            feed(&mut s, "CWD pub\r\n", now),
+            "250 Directory successfully changed.\r\n"
+        );
+        assert_eq!(
+            feed(&mut s, "PWD\r\n", now),
+            "257 \"/pub\" is the current directory.\r\n"
+        );
+        // `..` stops at the root: the session never sees above it.
+        assert_eq!(
+            feed(&mut s, "CWD ../../..\r\n", now),
+            "250 Directory successfully changed.\r\n"
+        );
+        assert_eq!(
+            feed(&mut s, "XPWD\r\n", now),
+            "257 \"/\" is the current directory.\r\n"
+        );
+        assert_eq!(
+            feed(&mut s, "CWD nowhere\r\n", now),
+            "550 No such file or directory.\r\n"
+        );
+        assert_eq!(
+            feed(&mut s, "CWD hello.txt\r\n", now),
+            "550 Not a directory.\r\n"
+        );
+    }
+
+    #[test]
+    fn read_only_users_get_550_for_writes() {
+        let root = Root::new("ro");
+        let now = Instant::now();
+        let mut s = logged_in(&root, false, now);
+        for line in [
+            "MKD x",
+            "RMD pub",
+            "DELE hello.txt",
+            "RNFR hello.txt",
+            "STOR y",
+            "APPE y",
+            "SITE CHMOD 600 hello.txt",
+        ] {
+            assert_eq!(
+                feed(&mut s, &format!("{line}\r\n"), now),
+                "550 Permission denied.\r\n",
+                "{line}"
+            );
+        }
+        assert!(root.0.join("pub").is_dir());
+    }
+
+    #[test]
+    fn writable_users_make_rename_and_delete() {
+        let root = Root::new("rw");
+        let now = Instant::now();
+        let mut s = logged_in(&root, true, now);
+        assert_eq!(
+            feed(&mut s, "MKD new \"dir\"\r\n", now),
+            "257 \"/new \"\"dir\"\"\" created.\r\n"
+        );
+        assert_eq!(
+            feed(&mut s, "RNTO x\r\n", now),
+            "503 RNFR required first.\r\n"
+        );
+        assert_eq!(
+            feed(&mut s, "RNFR hello.txt\r\n", now),
+            "350 Ready for RNTO.\r\n"
+        );
+        assert_eq!(
+            feed(&mut s, "RNTO pub/moved.txt\r\n", now),
+            "250 Rename successful.\r\n"
+        );
+        assert_eq!(feed(&mut s, "SIZE pub/moved.txt\r\n", now), "213 6\r\n");
+        assert_eq!(
+            feed(&mut s, "DELE pub/moved.txt\r\n", now),
+            "250 File deleted.\r\n"
+        );
+        assert_eq!(
+            feed(&mut s, "DELE pub/moved.txt\r\n", now),
+            "550 No such file or directory.\r\n"
+        );
+        assert_eq!(
+            feed(&mut s, "RMD new \"dir\"\r\n", now),
+            "250 Directory removed.\r\n"
+        );
+    }
+
+    #[test]
+    fn transfer_needs_a_data_connection_first() {
+        let root = Root::new("425");
+        let now = Instant::now();
+        let mut s = logged_in(&root, false, now);
+        assert_eq!(
+            feed(&mut s, "RETR hello.txt\r\n", now),
+            "425 Use PORT, EPRT, PASV or EPSV first.\r\n"
+        );
+        assert!(s.poll_action().is_none());
+    }
+
+    #[test]
+    fn pasv_then_retr_then_done() {
+        let root = Root::new("retr");
+        let now = Instant::now();
+        let mut s = logged_in(&root, false, now);
+        assert_eq!(feed(&mut s, "PASV\r\n", now), "");
+        assert!(matches!(s.poll_action(), Some(Action::OpenPassive)));
+        s.handle_passive_opened(Ok("127.0.0.1:50000".parse().unwrap()), now);
+        assert_eq!(
+            take_output(&mut s),
+            "227 Entering Passive Mode (127,0,0,1,195,80).\r\n"
+        );
+        assert!(feed(&mut s, "RETR hello.txt\r\n", now).starts_with("150 "));
+        assert!(matches!(
+            s.poll_action(),
+            Some(Action::Transfer {
+                connect_to: None,
+                ..
+            })
+        ));
+        // During the transfer a new command waits, and so does a NOOP behind it: replies
+        // stay in the order of the commands.
+        assert_eq!(feed(&mut s, "PWD\r\nNOOP\r\n", now), "");
+        assert!(!s.wants_input());
+        s.handle_data_event(DataEvent::Connected, now);
+        s.handle_data_event(DataEvent::Done { bytes: 6 }, now);
+        assert_eq!(
+            take_output(&mut s),
+            "226 Transfer complete.\r\n257 \"/\" is the current directory.\r\n200 NOOP ok.\r\n"
+        );
+    }
+
+    #[test]
+    fn noop_and_abor_are_answered_during_a_transfer() {
+        let root = Root::new("abor");
+        let now = Instant::now();
+        let mut s = logged_in(&root, false, now);
+        feed(&mut s, "EPSV\r\n", now);
+        s.poll_action();
+        s.handle_passive_opened(Ok("127.0.0.1:50001".parse().unwrap()), now);
+        assert_eq!(
+            take_output(&mut s),
+            "229 Entering Extended Passive Mode (|||50001|)\r\n"
+        );
+        feed(&mut s, "RETR hello.txt\r\n", now);
+        s.poll_action();
+        assert_eq!(feed(&mut s, "NOOP\r\n", now), "200 NOOP ok.\r\n");
+        assert_eq!(
+            feed(&mut s, "ABOR\r\n", now),
+            "426 Transfer aborted.\r\n226 ABOR successful.\r\n"
+        );
+        assert!(matches!(s.poll_action(), Some(Action::CloseData)));
+        assert_eq!(
+            feed(&mut s, "ABOR\r\n", now),
+            "226 No transfer to abort.\r\n"
+        );
+    }
+
+    #[test]
+    fn port_bounce_is_refused() {
+        let root = Root::new("bounce");
+        let now = Instant::now();
+        let mut s = logged_in(&root, false, now);
+        // RFC 2577: another host, or a privileged port, is a bounce attack.
+        assert!(feed(&mut s, "PORT 10,0,0,1,200,0\r\n", now).starts_with("504 "));
+        assert!(feed(&mut s, "PORT 127,0,0,1,0,21\r\n", now).starts_with("504 "));
+        assert!(feed(&mut s, "PORT 127,0,0,1,200,0\r\n", now).starts_with("200 "));
+        assert_eq!(feed(&mut s, "EPSV ALL\r\n", now), "200 EPSV ALL ok.\r\n");
+        assert!(feed(&mut s, "PORT 127,0,0,1,200,0\r\n", now).starts_with("503 "));
+        assert!(feed(&mut s, "PASV\r\n", now).starts_with("503 "));
+    }
+
+    #[test]
+    fn idle_timeout_with_a_virtual_clock() {
+        let root = Root::new("idle");
+        let start = Instant::now();
+        let mut s = logged_in(&root, false, start);
+        assert_eq!(s.poll_timeout(), Some(start + Duration::from_secs(60)));
+        let later = start + Duration::from_secs(30);
+        feed(&mut s, "PWD\r\n", later);
+        assert_eq!(s.poll_timeout(), Some(later + Duration::from_secs(60)));
+        s.handle_timeout(later + Duration::from_secs(60));
+        assert_eq!(
+            take_output(&mut s),
+            "421 Timeout: closing control connection.\r\n"
+        );
+        assert!(s.is_closing());
+        assert!(matches!(s.poll_action(), Some(Action::Close)));
+    }
+
+    #[test]
+    fn a_pasv_nobody_connects_to_times_out() {
+        let root = Root::new("pasvtimeout");
+        let start = Instant::now();
+        let mut s = logged_in(&root, false, start);
+        feed(&mut s, "PASV\r\n", start);
+        s.poll_action();
+        s.handle_passive_opened(Ok("127.0.0.1:50002".parse().unwrap()), start);
+        take_output(&mut s);
+        assert_eq!(s.poll_timeout(), Some(start + Duration::from_secs(10)));
+        s.handle_timeout(start + Duration::from_secs(10));
+        assert!(matches!(s.poll_action(), Some(Action::CloseData)));
+        assert_eq!(
+            feed(&mut s, "RETR hello.txt\r\n", start),
+            "425 Use PORT, EPRT, PASV or EPSV first.\r\n"
+        );
+    }
+
+    #[test]
+    fn over_long_line_closes_the_session() {
+        let root = Root::new("long");
+        let now = Instant::now();
+        let mut s = session(&root, false, now);
+        take_output(&mut s);
+        let line = format!("NOOP {}\r\n", "x".repeat(5000));
+        assert_eq!(feed(&mut s, &line, now), "500 Command line too long.\r\n");
+        assert!(s.is_closing());
+    }
+
+    #[test]
+    fn reply_text_cannot_carry_a_line_break() {
+        let mut out = Vec::new();
+        push_reply_text(&mut out, b"a\r\n226 fake");
+        assert_eq!(out, b"a  226 fake");
+    }
 }
