@@ -134,6 +134,13 @@ impl Users {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// Each user's name, home and whether they may write: for the start-up checks.
+    pub fn homes(&self) -> impl Iterator<Item = (&str, &std::path::Path, bool)> {
+        self.entries
+            .iter()
+            .map(|e| (&*e.name, e.home.as_path(), e.writable))
+    }
 }
 
 /// One non-comment line, already trimmed; `earlier` holds the accounts above it.

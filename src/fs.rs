@@ -286,10 +286,28 @@ impl Jail {
                 libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
             )
         };
-        Ok(Jail {
+        let jail = Jail {
             root: owned_fd(fd)?,
             force_fallback: false,
-        })
+        };
+        jail.probe_openat2();
+        Ok(jail)
+    }
+
+    /// Container seccomp profiles older than openat2 answer it with EPERM, not ENOSYS: probe it
+    /// once on the root itself, where EPERM cannot be a real answer, and walk if it fails so.
+    fn probe_openat2(&self) {
+        if OPENAT2_MISSING.load(Ordering::Relaxed) {
+            return;
+        }
+        if let Err(e) =
+            openat2_beneath(self.root.as_fd(), c".", DIR_PATH_FLAGS | libc::O_CLOEXEC, 0)
+        {
+            if is_errno(&e, libc::ENOSYS) || is_errno(&e, libc::EPERM) {
+                log::warn!("openat2 unavailable ({e}): resolving paths with the O_NOFOLLOW walk");
+                OPENAT2_MISSING.store(true, Ordering::Relaxed);
+            }
+        }
     }
 
     /// Opens a regular file for reading, following symlinks that stay inside; EISDIR for a directory.

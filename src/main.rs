@@ -11,13 +11,14 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use getopts::{Matches, Options};
-use log::{info, LevelFilter};
+use log::{info, warn, LevelFilter};
 
 use leanftpd::auth::{self, Users};
 use leanftpd::config::{self, Config};
 use leanftpd::fs::Jail;
 use leanftpd::server::{self, Server};
 use leanftpd::session::Shared;
+use leanftpd::sys;
 
 const USAGE: &str = "Usage: leanftpd [OPTIONS]\n\n\
 A small, safe FTP server for embedded Linux.";
@@ -83,6 +84,18 @@ fn options() -> Options {
         "give up on a stalled or never-opened data connection (default 300)",
         "SECS",
     );
+    opts.optopt(
+        "",
+        "run-as",
+        "when started as root: bind, then run as this user (and group)",
+        "USER[:GROUP]",
+    );
+    opts.optopt(
+        "",
+        "pid-file",
+        "write the process id to this file (for init scripts)",
+        "FILE",
+    );
     opts.optflag(
         "",
         "hash-password",
@@ -127,20 +140,93 @@ fn run() -> Result<(), String> {
     init_logger(&matches)?;
     let config = parse_config(&matches)?;
     let shared = load_shared(config)?;
-    let listeners = server::bind(&shared.config.listen)?;
-    for listener in &listeners {
-        let addr = listener
-            .local_addr()
-            .map_err(|e| format!("cannot read the listening address: {e}"))?;
-        info!("listening on {addr}");
+    let run_as = matches
+        .opt_str("run-as")
+        .map(|spec| sys::lookup_identity(&spec).map_err(|e| format!("--run-as {spec}: {e}")))
+        .transpose()?;
+    if run_as.is_some() && !sys::is_root() {
+        return Err("--run-as needs the server to be started as root".into());
     }
+    let listeners = server::bind(&shared.config.listen)?;
+    // The pid file goes where init scripts want it (/run), which needs root: before the drop.
+    let pid_file = matches.opt_str("pid-file").map(PathBuf::from);
+    if let Some(path) = &pid_file {
+        std::fs::write(path, format!("{}\n", std::process::id()))
+            .map_err(|e| format!("--pid-file {}: {e}", path.display()))?;
+    }
+    let addrs = listeners
+        .iter()
+        .map(|listener| listener.local_addr())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("cannot read the listening address: {e}"))?;
+    if let Some((uid, gid)) = run_as {
+        sys::drop_privileges(uid, gid).map_err(|e| format!("--run-as: {e}"))?;
+    }
+    log_start(&shared, run_as);
+    // The signal handlers are in place before "listening on": a client (or a test) that sees
+    // it may send SIGTERM at once.
     let mut server =
         Server::new(shared, listeners).map_err(|e| format!("cannot start the event loop: {e}"))?;
-    server
-        .run()
-        .map_err(|e| format!("event loop failed: {e}"))?;
+    for addr in addrs {
+        info!("listening on {addr}");
+    }
+    let result = server.run().map_err(|e| format!("event loop failed: {e}"));
+    if let Some(path) = &pid_file {
+        // After a privilege drop this may be refused; the init system cleans /run anyway.
+        let _ = std::fs::remove_file(path);
+    }
+    result?;
     info!("stopped");
     Ok(())
+}
+
+/// What the server starts with, logged only once nothing can fail any more, so that a failed
+/// start prints its one error line and nothing else. vsftpd refuses a writable chroot;
+/// leanftpd's jail does not rely on the root being read-only, so it serves one but says so.
+fn log_start(shared: &Shared, run_as: Option<(u32, u32)>) {
+    let config = &shared.config;
+    match run_as {
+        Some((uid, gid)) => info!("running as uid {uid}, gid {gid}"),
+        None if sys::is_root() => {
+            warn!("running as root: use --run-as USER to drop privileges after binding")
+        }
+        None => {}
+    }
+    if config.anonymous {
+        let mode = if config.writable {
+            "read-write"
+        } else {
+            "read-only"
+        };
+        info!(
+            "anonymous login enabled on {} ({mode})",
+            config.root.display()
+        );
+    }
+    if config.users_file.is_some() {
+        info!("{} users loaded", shared.users.borrow().len());
+    }
+    if config.anonymous && sys::is_writable(&config.root) {
+        if config.writable {
+            info!(
+                "anonymous root {} is writable (--writable)",
+                config.root.display()
+            );
+        } else {
+            warn!(
+                "anonymous root {} is writable by the server process; anonymous users still cannot write (no --writable)",
+                config.root.display()
+            );
+        }
+    }
+    for (name, home, writable) in shared.users.borrow().homes() {
+        if !writable && sys::is_writable(home) {
+            warn!(
+                "home {} of read-only user {name} is writable by the server process",
+                home.display()
+            );
+        }
+    }
 }
 
 fn init_logger(matches: &Matches) -> Result<(), String> {
@@ -242,22 +328,10 @@ fn load_shared(config: Config) -> Result<Shared, String> {
     let anonymous_jail = if config.anonymous {
         let jail =
             Jail::open(&config.root).map_err(|e| format!("root {}: {e}", config.root.display()))?;
-        info!(
-            "anonymous login enabled on {} ({})",
-            config.root.display(),
-            if config.writable {
-                "read-write"
-            } else {
-                "read-only"
-            }
-        );
         Some(Rc::new(jail))
     } else {
         None
     };
-    if config.users_file.is_some() {
-        info!("{} users loaded", users.len());
-    }
     Ok(Shared {
         config,
         users: RefCell::new(users),

@@ -14,7 +14,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::rc::Rc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use log::{debug, error, info, warn};
 use mio::net::{TcpListener, TcpStream};
@@ -22,7 +22,8 @@ use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 use slab::Slab;
 
-use crate::config::{CONTROL_READ_BYTES, TURN_BYTES};
+use crate::auth::Users;
+use crate::config::{ACCEPT_PAUSE_MS, CONTROL_READ_BYTES, TURN_BYTES};
 use crate::session::{Action, DataEvent, Session, Shared};
 use crate::sys;
 use crate::transfer::{Job, Step};
@@ -76,7 +77,17 @@ pub struct Server {
     sessions_per_ip: HashMap<IpAddr, usize>,
     /// Where the search for a free port in --pasv-ports starts next.
     next_passive_port: u16,
+    /// Out of descriptors: accepting waits until then, and these listeners are retried.
+    accept_paused_until: Option<Instant>,
+    paused_listeners: Vec<usize>,
     signals: OwnedFd,
+}
+
+/// What the signals received ask for.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Signals {
+    stop: bool,
+    reload: bool,
 }
 
 /// Binds every --listen address; kept apart from the loop so that inherited sockets (inetd,
@@ -91,7 +102,7 @@ pub fn bind(addrs: &[SocketAddr]) -> Result<Vec<TcpListener>, String> {
 impl Server {
     pub fn new(shared: Shared, listeners: Vec<TcpListener>) -> io::Result<Server> {
         let poll = Poll::new()?;
-        let signals = sys::signal_pipe(&[libc::SIGTERM, libc::SIGINT])?;
+        let signals = sys::signal_pipe(&[libc::SIGTERM, libc::SIGINT, libc::SIGHUP])?;
         poll.registry().register(
             &mut SourceFd(&signals.as_raw_fd()),
             SIGNAL,
@@ -115,6 +126,8 @@ impl Server {
             sessions: 0,
             sessions_per_ip: HashMap::new(),
             next_passive_port,
+            accept_paused_until: None,
+            paused_listeners: Vec::new(),
             signals,
         })
     }
@@ -124,11 +137,14 @@ impl Server {
         let mut events = Events::with_capacity(EVENTS_CAPACITY);
         loop {
             let timeout = if self.runnable.is_empty() {
-                self.timers.peek().map(|Reverse((deadline, _))| {
-                    deadline.saturating_duration_since(Instant::now())
-                })
+                let next_timer = self.timers.peek().map(|Reverse((deadline, _))| *deadline);
+                [next_timer, self.accept_paused_until]
+                    .into_iter()
+                    .flatten()
+                    .min()
+                    .map(|deadline| deadline.saturating_duration_since(Instant::now()))
             } else {
-                Some(std::time::Duration::ZERO)
+                Some(Duration::ZERO)
             };
             if let Err(e) = self.poll.poll(&mut events, timeout) {
                 if e.kind() == io::ErrorKind::Interrupted {
@@ -139,7 +155,11 @@ impl Server {
             let now = Instant::now();
             for event in events.iter() {
                 if event.token() == SIGNAL {
-                    if self.handle_signals() {
+                    let signals = self.read_signals();
+                    if signals.reload {
+                        self.reload_users();
+                    }
+                    if signals.stop {
                         self.stop();
                         return Ok(());
                     }
@@ -160,6 +180,7 @@ impl Server {
                 self.guarded(key, now, |server| server.service(key, now));
             }
             self.fire_timers(now);
+            self.resume_accepting(now);
             self.close_pending();
         }
     }
@@ -201,6 +222,9 @@ impl Server {
     // ---- control connections ------------------------------------------------------------
 
     fn accept_control(&mut self, key: usize, now: Instant) {
+        if self.accept_paused_until.is_some() {
+            return self.paused_listeners.push(key);
+        }
         loop {
             let Some(Conn::Listener(listener)) = self.conns.get(key) else {
                 return;
@@ -209,11 +233,36 @@ impl Server {
                 Ok((stream, peer)) => self.admit(stream, peer, now),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if is_out_of_resources(&e) => return self.pause_accepting(key, &e, now),
                 Err(e) => {
                     error!("accept failed: {e}");
                     return;
                 }
             }
+        }
+    }
+
+    /// Out of descriptors or memory: accepting again at once would spin on the same error,
+    /// so the listener rests a moment while the sessions already open carry on.
+    fn pause_accepting(&mut self, key: usize, error: &io::Error, now: Instant) {
+        if self.accept_paused_until.is_none() {
+            warn!("cannot accept: {error}; pausing new connections for {ACCEPT_PAUSE_MS} ms");
+            self.accept_paused_until = Some(now + Duration::from_millis(ACCEPT_PAUSE_MS));
+        }
+        self.paused_listeners.push(key);
+    }
+
+    fn resume_accepting(&mut self, now: Instant) {
+        if self.accept_paused_until.is_none_or(|until| now < until) {
+            return;
+        }
+        self.accept_paused_until = None;
+        let mut listeners = std::mem::take(&mut self.paused_listeners);
+        listeners.sort_unstable();
+        listeners.dedup();
+        for key in listeners {
+            // Edge-triggered: connections already waiting raise no new event, so try now.
+            self.guarded(key, now, |server| server.service(key, now));
         }
     }
 
@@ -269,7 +318,9 @@ impl Server {
     /// Reads commands, carries out the session's actions, writes its replies, and schedules
     /// its next deadline.
     fn service_control(&mut self, key: usize, now: Instant) {
-        for _ in 0..CONTROL_READS_PER_TURN {
+        let mut reads = 0;
+        loop {
+            // After every read: carry out what the session asked for and send its replies.
             self.run_actions(key, now);
             if !self.flush(key) {
                 return;
@@ -280,6 +331,12 @@ impl Server {
             if control.session.is_closing() || !control.readable || !control.session.wants_input() {
                 break;
             }
+            if reads == CONTROL_READS_PER_TURN {
+                // Turn over: the others go first, then this client is read again.
+                self.runnable.push_back(key);
+                break;
+            }
+            reads += 1;
             let mut buf = [0u8; CONTROL_READ_BYTES];
             match control.stream.read(&mut buf) {
                 Ok(0) => {
@@ -294,12 +351,6 @@ impl Server {
                     return self.to_close.push(key);
                 }
             }
-        }
-        let Some(Conn::Control(control)) = self.conns.get_mut(key) else {
-            return;
-        };
-        if control.readable && control.session.wants_input() && !control.session.is_closing() {
-            self.runnable.push_back(key);
         }
         self.schedule(key);
     }
@@ -372,12 +423,12 @@ impl Server {
                     connect_to: Some(addr),
                 } => {
                     self.close_data(key);
-                    self.connect_data(key, addr, job, now);
+                    self.connect_data(key, addr, *job, now);
                 }
                 Action::Transfer {
                     job,
                     connect_to: None,
-                } => self.start_passive_transfer(key, job, now),
+                } => self.start_passive_transfer(key, *job, now),
                 Action::CloseData => self.close_data(key),
                 // flush() sees is_closing and queues the close after sending what it can.
                 Action::Close => {}
@@ -499,6 +550,9 @@ impl Server {
     }
 
     fn accept_data(&mut self, key: usize, now: Instant) {
+        if self.accept_paused_until.is_some() {
+            return self.paused_listeners.push(key);
+        }
         loop {
             let Some(Conn::Passive { listener, owner }) = self.conns.get(key) else {
                 return;
@@ -508,6 +562,7 @@ impl Server {
                 Ok(accepted) => accepted,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if is_out_of_resources(&e) => return self.pause_accepting(key, &e, now),
                 Err(e) => return warn!("[#{owner}] passive accept failed: {e}"),
             };
             let Some(Conn::Control(control)) = self.conns.get_mut(owner) else {
@@ -712,11 +767,35 @@ impl Server {
 
     // ---- signals ------------------------------------------------------------------------
 
-    /// True when a stop was asked for.
-    fn handle_signals(&mut self) -> bool {
-        sys::drain_signals(&self.signals)
-            .into_iter()
-            .any(|signal| signal == libc::SIGTERM || signal == libc::SIGINT)
+    fn read_signals(&mut self) -> Signals {
+        let mut signals = Signals::default();
+        for signal in sys::drain_signals(&self.signals) {
+            match signal {
+                libc::SIGTERM | libc::SIGINT => signals.stop = true,
+                libc::SIGHUP => signals.reload = true,
+                _ => {}
+            }
+        }
+        signals
+    }
+
+    /// SIGHUP: read the users file again. Sessions already logged in keep going; a file that
+    /// does not load leaves the users as they were.
+    fn reload_users(&mut self) {
+        let Some(path) = &self.shared.config.users_file else {
+            return info!("SIGHUP: no users file to reload");
+        };
+        match Users::load(path) {
+            Ok(users) => {
+                info!(
+                    "SIGHUP: reloaded {} users from {}",
+                    users.len(),
+                    path.display()
+                );
+                *self.shared.users.borrow_mut() = users;
+            }
+            Err(e) => error!("SIGHUP: {e}; keeping the users loaded before"),
+        }
     }
 
     fn stop(&mut self) {
@@ -728,6 +807,13 @@ impl Server {
         }
         self.conns.clear();
     }
+}
+
+fn is_out_of_resources(error: &io::Error) -> bool {
+    matches!(
+        error.raw_os_error(),
+        Some(libc::EMFILE) | Some(libc::ENFILE) | Some(libc::ENOBUFS) | Some(libc::ENOMEM)
+    )
 }
 
 /// The state of a non-blocking connect: Ok(None) while it is still in progress.

@@ -46,7 +46,7 @@ pub enum Action {
     /// Run `job` on the data connection: connect to `connect_to` (PORT/EPRT), or use the
     /// passive connection (waiting for the client to connect if it has not yet).
     Transfer {
-        job: Job,
+        job: Box<Job>,
         connect_to: Option<SocketAddr>,
     },
     /// Drop the data connection or passive listener and whatever runs on it.
@@ -99,6 +99,8 @@ enum Data {
 
 struct Running {
     verb: &'static str,
+    /// STOR, APPE, STOU: what arrived is kept even when the transfer fails.
+    upload: bool,
     path: Box<[u8]>,
     connected: bool,
     bytes: u64,
@@ -405,6 +407,10 @@ impl Session {
                 break;
             }
             let parsed = command::parse(line);
+            // A command pipelined behind PASV/EPSV waits for the listener (and its 227/229).
+            if matches!(self.data, Data::Opening { .. }) {
+                break;
+            }
             if self.is_transferring()
                 && !matches!(
                     parsed,
@@ -846,12 +852,16 @@ impl Session {
         };
         self.set_data_state(Data::Transferring(Running {
             verb,
+            upload: job.is_upload(),
             path: path.into(),
             connected: false,
             bytes: 0,
             unique_name,
         }));
-        self.actions.push_back(Action::Transfer { job, connect_to });
+        self.actions.push_back(Action::Transfer {
+            job: Box::new(job),
+            connect_to,
+        });
         self.reply(reply::OPENING_DATA, text);
     }
 
@@ -876,11 +886,7 @@ impl Session {
             String::from_utf8_lossy(&running.path),
             running.bytes
         );
-        if code != reply::TRANSFER_COMPLETE
-            && running.verb != "RETR"
-            && running.verb.len() == 4
-            && running.bytes > 0
-        {
+        if code != reply::TRANSFER_COMPLETE && running.upload && running.bytes > 0 {
             info!(
                 "[#{}] incomplete upload kept: {} bytes",
                 self.id, running.bytes
@@ -1708,6 +1714,29 @@ mod tests {
             take_output(&mut s),
             "226 Transfer complete.\r\n257 \"/\" is the current directory.\r\n200 NOOP ok.\r\n"
         );
+    }
+
+    #[test]
+    fn a_command_pipelined_behind_pasv_waits_for_the_listener() {
+        let root = Root::new("pipelined");
+        let now = Instant::now();
+        let mut s = logged_in(&root, false, now);
+        assert_eq!(feed(&mut s, "PASV\r\nRETR hello.txt\r\n", now), "");
+        assert!(matches!(s.poll_action(), Some(Action::OpenPassive)));
+        assert!(s.poll_action().is_none());
+        s.handle_passive_opened(Ok("127.0.0.1:50003".parse().unwrap()), now);
+        let out = take_output(&mut s);
+        assert!(
+            out.starts_with("227 Entering Passive Mode (127,0,0,1,195,83).\r\n150 "),
+            "{out}"
+        );
+        assert!(matches!(
+            s.poll_action(),
+            Some(Action::Transfer {
+                connect_to: None,
+                ..
+            })
+        ));
     }
 
     #[test]

@@ -183,3 +183,111 @@ pub fn drain_signals(pipe: &OwnedFd) -> Vec<libc::c_int> {
         signals.extend(buf[..n as usize].iter().map(|&b| b as libc::c_int));
     }
 }
+
+/// True when the process runs as root (effective uid 0).
+pub fn is_root() -> bool {
+    // SAFETY: geteuid(2) cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// True when this process may write into `path` (access(2) with W_OK, real ids).
+pub fn is_writable(path: &std::path::Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(path) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
+        return false;
+    };
+    // SAFETY: `path` is a valid NUL-terminated string.
+    unsafe { libc::access(path.as_ptr(), libc::W_OK) == 0 }
+}
+
+/// Resolves `USER[:GROUP]` (names or numeric ids) to (uid, gid); the group defaults to the
+/// user's primary group.
+pub fn lookup_identity(spec: &str) -> Result<(u32, u32), String> {
+    let (user, group) = match spec.split_once(':') {
+        Some((user, group)) => (user, Some(group)),
+        None => (spec, None),
+    };
+    let (uid, primary_gid) = lookup_user(user)?;
+    let gid = match group {
+        Some(group) => lookup_group(group)?,
+        None => primary_gid,
+    };
+    Ok((uid, gid))
+}
+
+fn lookup_user(name: &str) -> Result<(u32, u32), String> {
+    let cname = std::ffi::CString::new(name).map_err(|_| format!("no user {name:?}"))?;
+    let mut buf = vec![0 as libc::c_char; 16 * 1024];
+    // SAFETY: passwd is plain data; getpwnam_r fills it with pointers into `buf`.
+    let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
+    let mut result = std::ptr::null_mut();
+    // SAFETY: every pointer is valid for the call and `buf.len()` is its real size.
+    let rc = unsafe {
+        libc::getpwnam_r(
+            cname.as_ptr(),
+            &mut pwd,
+            buf.as_mut_ptr(),
+            buf.len(),
+            &mut result,
+        )
+    };
+    if rc == 0 && !result.is_null() {
+        return Ok((pwd.pw_uid, pwd.pw_gid));
+    }
+    // A numeric uid with no passwd entry: use it as it is, with the same number as group.
+    name.parse::<u32>()
+        .map(|uid| (uid, uid))
+        .map_err(|_| format!("no user {name:?}"))
+}
+
+fn lookup_group(name: &str) -> Result<u32, String> {
+    let cname = std::ffi::CString::new(name).map_err(|_| format!("no group {name:?}"))?;
+    let mut buf = vec![0 as libc::c_char; 16 * 1024];
+    // SAFETY: group is plain data; getgrnam_r fills it with pointers into `buf`.
+    let mut grp: libc::group = unsafe { std::mem::zeroed() };
+    let mut result = std::ptr::null_mut();
+    // SAFETY: every pointer is valid for the call and `buf.len()` is its real size.
+    let rc = unsafe {
+        libc::getgrnam_r(
+            cname.as_ptr(),
+            &mut grp,
+            buf.as_mut_ptr(),
+            buf.len(),
+            &mut result,
+        )
+    };
+    if rc == 0 && !result.is_null() {
+        return Ok(grp.gr_gid);
+    }
+    name.parse::<u32>()
+        .map_err(|_| format!("no group {name:?}"))
+}
+
+/// Drops root for good: supplementary groups, then gid, then uid, each checked, and then
+/// proves that root cannot be regained.
+pub fn drop_privileges(uid: u32, gid: u32) -> Result<(), String> {
+    let os = |what: &str| format!("{what}: {}", io::Error::last_os_error());
+    // SAFETY: plain system calls on integers and a one-element array that outlives the call.
+    unsafe {
+        if libc::setgroups(1, &gid) != 0 {
+            return Err(os("setgroups"));
+        }
+        if libc::setgid(gid) != 0 {
+            return Err(os("setgid"));
+        }
+        if libc::setuid(uid) != 0 {
+            return Err(os("setuid"));
+        }
+        if libc::getuid() != uid
+            || libc::geteuid() != uid
+            || libc::getgid() != gid
+            || libc::getegid() != gid
+        {
+            return Err("the new user and group did not take effect".into());
+        }
+        if uid != 0 && libc::setuid(0) == 0 {
+            return Err("root could be regained after dropping privileges".into());
+        }
+    }
+    Ok(())
+}
