@@ -54,6 +54,8 @@ struct Control {
     writable_interest: bool,
     /// The deadline this connection has in the timer heap, if any.
     deadline: Option<Instant>,
+    /// The session sent `Action::Close`: close once its last replies are written.
+    finished: bool,
 }
 
 struct DataConn {
@@ -308,6 +310,7 @@ impl Server {
             readable: true,
             writable_interest: false,
             deadline: None,
+            finished: false,
         })));
         self.sessions += 1;
         *self.sessions_per_ip.entry(ip).or_insert(0) += 1;
@@ -328,7 +331,7 @@ impl Server {
             let Some(Conn::Control(control)) = self.conns.get_mut(key) else {
                 return;
             };
-            if control.session.is_closing() || !control.readable || !control.session.wants_input() {
+            if !control.readable || !control.session.wants_input() {
                 break;
             }
             if reads == CONTROL_READS_PER_TURN {
@@ -341,14 +344,16 @@ impl Server {
             match control.stream.read(&mut buf) {
                 Ok(0) => {
                     debug!("[#{key}] client closed the control connection");
-                    return self.to_close.push(key);
+                    control.readable = false;
+                    control.session.handle_hangup();
                 }
                 Ok(n) => control.session.handle_input(&buf[..n], now),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => control.readable = false,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
                     debug!("[#{key}] control connection error: {e}");
-                    return self.to_close.push(key);
+                    control.readable = false;
+                    control.session.handle_hangup();
                 }
             }
         }
@@ -367,17 +372,16 @@ impl Server {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
                     debug!("[#{key}] control connection error: {e}");
-                    self.to_close.push(key);
-                    return false;
+                    control.session.handle_hangup();
                 }
             }
         }
-        let pending = !control.session.output().is_empty();
-        if control.session.is_closing() {
-            // Closing: what fits in the socket buffer is sent; we do not wait for a slow reader.
+        if control.finished {
+            // What fits in the socket buffer is sent; we do not wait for a slow reader.
             self.to_close.push(key);
             return false;
         }
+        let pending = !control.session.output().is_empty();
         if pending != control.writable_interest {
             let interest = if pending {
                 Interest::READABLE | Interest::WRITABLE
@@ -430,8 +434,8 @@ impl Server {
                     connect_to: None,
                 } => self.start_passive_transfer(key, *job, now),
                 Action::CloseData => self.close_data(key),
-                // flush() sees is_closing and queues the close after sending what it can.
-                Action::Close => {}
+                // flush() closes the connection after sending what it can.
+                Action::Close => control.finished = true,
             }
         }
     }

@@ -89,8 +89,8 @@ enum Data {
     None,
     /// PASV or EPSV asked the server for a listener; no reply sent yet.
     Opening { extended: bool },
-    /// A passive listener is open; the client may already have connected.
-    Passive,
+    /// A passive listener is open; `connected` once the client connected to it.
+    Passive { connected: bool },
     /// PORT or EPRT: the server connects there when a transfer starts.
     Active(SocketAddr),
     /// A transfer is running (or waiting for its connection).
@@ -132,7 +132,12 @@ pub struct Session {
     failed_logins: u8,
     /// When the 530 of a failed login is due; until then no command runs.
     login_delay: Option<Instant>,
+    /// No more commands run; the session ends once a running upload has finished.
     closing: bool,
+    /// QUIT came during an upload: its 221 follows the upload's 226.
+    quit_after_upload: bool,
+    /// `Action::Close` was sent.
+    finished: bool,
 }
 
 impl Session {
@@ -166,6 +171,8 @@ impl Session {
             failed_logins: 0,
             login_delay: None,
             closing: false,
+            quit_after_upload: false,
+            finished: false,
         };
         session.reply(reply::READY, "leanftpd ready.");
         session
@@ -191,6 +198,16 @@ impl Session {
         self.run_commands(now);
     }
 
+    /// The client closed the control connection (or it failed): nothing more can be said to
+    /// it, but an upload in progress still finishes, so nothing it sent is lost.
+    pub fn handle_hangup(&mut self) {
+        self.output = Vec::new();
+        if !self.closing {
+            debug!("[#{}] client hung up", self.id);
+        }
+        self.close();
+    }
+
     /// The server opened (or failed to open) the passive listener asked for by `OpenPassive`.
     pub fn handle_passive_opened(&mut self, result: io::Result<SocketAddr>, now: Instant) {
         let Data::Opening { extended } = self.data else {
@@ -198,7 +215,7 @@ impl Session {
         };
         match result {
             Ok(addr) => {
-                self.set_data_state(Data::Passive);
+                self.set_data_state(Data::Passive { connected: false });
                 self.data_deadline = Some(now + self.shared.config.data_timeout);
                 if extended {
                     let text = format!("Entering Extended Passive Mode (|||{}|)", addr.port());
@@ -227,6 +244,11 @@ impl Session {
 
     /// News of the data connection of the running transfer.
     pub fn handle_data_event(&mut self, event: DataEvent, now: Instant) {
+        if let (Data::Passive { connected }, DataEvent::Connected) = (&mut self.data, &event) {
+            // The client connected before sending its transfer command.
+            *connected = true;
+            return;
+        }
         let Data::Transferring(running) = &mut self.data else {
             return;
         };
@@ -237,6 +259,7 @@ impl Session {
             }
             DataEvent::Progress { bytes } => {
                 running.bytes = bytes;
+                running.connected = true;
                 self.data_deadline = Some(now + self.shared.config.data_timeout);
             }
             DataEvent::Done { bytes } => {
@@ -265,7 +288,7 @@ impl Session {
 
     /// Time passed: called at (or after) `poll_timeout`.
     pub fn handle_timeout(&mut self, now: Instant) {
-        if self.closing {
+        if self.finished {
             return;
         }
         if self.login_delay.is_some_and(|due| now >= due) {
@@ -279,6 +302,10 @@ impl Session {
                 return self.close();
             }
             return self.run_commands(now);
+        }
+        if self.closing {
+            // Only a running upload is left, and its data deadline was handled above.
+            return;
         }
         if !self.is_logged_in()
             && now >= self.connected_at + Duration::from_secs(LOGIN_TIMEOUT_SECS)
@@ -308,7 +335,7 @@ impl Session {
                     self.actions.push_back(Action::CloseData);
                     self.finish_transfer(now, reply::CANT_OPEN_DATA, "Data connection timed out.");
                 }
-                Data::Passive => {
+                Data::Passive { .. } => {
                     // A PASV nobody connected to: free the port; the next transfer gets 425.
                     info!("[#{}] passive data connection timed out", self.id);
                     self.actions.push_back(Action::CloseData);
@@ -350,8 +377,11 @@ impl Session {
 
     /// The next instant at which `handle_timeout` has something to do.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        if self.closing {
+        if self.finished {
             return None;
+        }
+        if self.closing {
+            return self.data_deadline;
         }
         let idle =
             (!self.is_transferring()).then(|| self.last_activity + self.shared.config.idle_timeout);
@@ -466,10 +496,7 @@ impl Session {
     fn dispatch(&mut self, cmd: Command, now: Instant) {
         match cmd {
             // RFC 959: QUIT ends the session (after a running transfer, in spirit; we close now).
-            Command::Quit => {
-                self.reply(reply::GOODBYE, "Goodbye.");
-                self.close();
-            }
+            Command::Quit => self.quit(),
             Command::User(name) => self.user(name),
             Command::Pass(password) => self.pass(password, now),
             Command::Feat => self.feat(),
@@ -477,7 +504,6 @@ impl Session {
             Command::Syst => self.reply(reply::SYSTEM_TYPE, "UNIX Type: L8"),
             Command::Noop => self.reply(reply::OK, "NOOP ok."),
             Command::Help(_) => self.help(),
-            Command::Clnt => self.reply(reply::OK, "Noted."),
             // SECURITY: the login gate: nothing below runs before a successful PASS.
             _ if !matches!(self.login, Login::LoggedIn(_)) => {
                 self.reply(reply::NOT_LOGGED_IN, "Please login with USER and PASS.")
@@ -493,6 +519,7 @@ impl Session {
     fn dispatch_logged_in(&mut self, cmd: Command, now: Instant) {
         match cmd {
             Command::Acct => self.reply(reply::NOT_NEEDED, "ACCT not needed."),
+            Command::Clnt => self.reply(reply::OK, "Noted."),
             Command::Allo => self.reply(reply::NOT_NEEDED, "ALLO not needed."),
             Command::Type(kind) => self.type_(kind),
             Command::Mode => self.reply(reply::OK, "Mode set to S."),
@@ -542,12 +569,23 @@ impl Session {
             | Command::Opts(_)
             | Command::Syst
             | Command::Noop
-            | Command::Help(_)
-            | Command::Clnt => {}
+            | Command::Help(_) => {}
         }
     }
 
     // ---- login --------------------------------------------------------------------------
+
+    /// RFC 959 QUIT: during an upload the server finishes it, sends its 226, then the 221;
+    /// a download or listing is simply cut short.
+    fn quit(&mut self) {
+        if self.upload_running() {
+            self.quit_after_upload = true;
+            self.close();
+        } else {
+            self.reply(reply::GOODBYE, "Goodbye.");
+            self.close();
+        }
+    }
 
     fn user(&mut self, name: &[u8]) {
         if matches!(self.login, Login::LoggedIn(_)) {
@@ -845,16 +883,16 @@ impl Session {
         unique_name: Option<Box<[u8]>>,
         text: &str,
     ) {
-        let connect_to = match self.data {
-            Data::Active(addr) => Some(addr),
-            Data::Passive => None,
+        let (connect_to, connected) = match self.data {
+            Data::Active(addr) => (Some(addr), false),
+            Data::Passive { connected } => (None, connected),
             _ => unreachable!("callers check has_data_connection first"),
         };
         self.set_data_state(Data::Transferring(Running {
             verb,
             upload: job.is_upload(),
             path: path.into(),
-            connected: false,
+            connected,
             bytes: 0,
             unique_name,
         }));
@@ -867,7 +905,7 @@ impl Session {
 
     /// PASV/EPSV or PORT/EPRT came first (RFC 959: else 425).
     fn has_data_connection(&mut self) -> bool {
-        if matches!(self.data, Data::Passive | Data::Active(_)) {
+        if matches!(self.data, Data::Passive { .. } | Data::Active(_)) {
             return true;
         }
         self.reply(reply::CANT_OPEN_DATA, "Use PORT, EPRT, PASV or EPSV first.");
@@ -902,6 +940,12 @@ impl Session {
                 self.reply_bytes(code, &text);
             }
             _ => self.reply(code, text),
+        }
+        if self.closing {
+            if self.quit_after_upload {
+                self.reply(reply::GOODBYE, "Goodbye.");
+            }
+            return self.finish();
         }
         // Commands that arrived during the transfer run now.
         self.run_commands(now);
@@ -1298,14 +1342,29 @@ impl Session {
         self.reply(code, text);
     }
 
+    /// Ends the session: at once, or once a running upload has finished (nothing a user
+    /// uploaded is cut short because the control connection went away).
     fn close(&mut self) {
-        if !self.closing {
-            self.closing = true;
+        self.closing = true;
+        if !self.upload_running() {
+            self.finish();
+        }
+    }
+
+    fn finish(&mut self) {
+        if !self.finished {
+            self.finished = true;
             if !matches!(self.data, Data::None) {
                 self.actions.push_back(Action::CloseData);
+                // A passive port still being opened is answered by no 227/229 now.
+                self.set_data_state(Data::None);
             }
             self.actions.push_back(Action::Close);
         }
+    }
+
+    fn upload_running(&self) -> bool {
+        matches!(&self.data, Data::Transferring(running) if running.upload)
     }
 }
 
@@ -1405,7 +1464,7 @@ fn data_name(data: &Data) -> &'static str {
     match data {
         Data::None => "none",
         Data::Opening { .. } => "opening",
-        Data::Passive => "passive",
+        Data::Passive { .. } => "passive",
         Data::Active(_) => "active",
         Data::Transferring(_) => "transferring",
     }
@@ -1737,6 +1796,78 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    /// A writable session with a STOR running on a passive connection.
+    fn uploading(root: &Root, now: Instant) -> Session {
+        let mut s = logged_in(root, true, now);
+        feed(&mut s, "PASV\r\n", now);
+        s.poll_action();
+        s.handle_passive_opened(Ok("127.0.0.1:50004".parse().unwrap()), now);
+        take_output(&mut s);
+        assert!(feed(&mut s, "STOR up.bin\r\n", now).starts_with("150 "));
+        assert!(matches!(s.poll_action(), Some(Action::Transfer { .. })));
+        s.handle_data_event(DataEvent::Connected, now);
+        s
+    }
+
+    #[test]
+    fn an_upload_outlives_a_hang_up_of_the_control_connection() {
+        let root = Root::new("hangup");
+        let now = Instant::now();
+        let mut s = uploading(&root, now);
+        s.handle_hangup();
+        // The data connection is left alone: nothing the client sent may be lost.
+        assert!(s.poll_action().is_none());
+        assert_eq!(s.poll_timeout(), Some(now + Duration::from_secs(10)));
+        s.handle_data_event(DataEvent::Done { bytes: 300_000 }, now);
+        assert!(matches!(s.poll_action(), Some(Action::Close)));
+    }
+
+    #[test]
+    fn quit_during_an_upload_answers_after_the_226() {
+        let root = Root::new("quitupload");
+        let now = Instant::now();
+        let mut s = uploading(&root, now);
+        assert_eq!(feed(&mut s, "QUIT\r\n", now), "");
+        assert!(s.poll_action().is_none());
+        s.handle_data_event(DataEvent::Done { bytes: 5 }, now);
+        assert_eq!(
+            take_output(&mut s),
+            "226 Transfer complete.\r\n221 Goodbye.\r\n"
+        );
+        assert!(matches!(s.poll_action(), Some(Action::Close)));
+    }
+
+    #[test]
+    fn a_stalled_transfer_on_an_early_passive_connection_gets_426() {
+        let root = Root::new("stall");
+        let now = Instant::now();
+        let mut s = logged_in(&root, false, now);
+        feed(&mut s, "PASV\r\n", now);
+        s.poll_action();
+        s.handle_passive_opened(Ok("127.0.0.1:50005".parse().unwrap()), now);
+        // The client connects before it sends RETR.
+        s.handle_data_event(DataEvent::Connected, now);
+        take_output(&mut s);
+        feed(&mut s, "RETR hello.txt\r\n", now);
+        s.poll_action();
+        s.handle_timeout(now + Duration::from_secs(10));
+        assert_eq!(take_output(&mut s), "426 Data connection timed out.\r\n");
+    }
+
+    #[test]
+    fn a_hang_up_while_a_passive_port_opens_gets_no_late_reply() {
+        let root = Root::new("latepasv");
+        let now = Instant::now();
+        let mut s = logged_in(&root, false, now);
+        feed(&mut s, "EPSV\r\n", now);
+        s.handle_hangup();
+        assert!(matches!(s.poll_action(), Some(Action::OpenPassive)));
+        assert!(matches!(s.poll_action(), Some(Action::CloseData)));
+        assert!(matches!(s.poll_action(), Some(Action::Close)));
+        s.handle_passive_opened(Ok("127.0.0.1:50006".parse().unwrap()), now);
+        assert_eq!(take_output(&mut s), "");
     }
 
     #[test]
