@@ -331,6 +331,10 @@ impl Server {
             let Some(Conn::Control(control)) = self.conns.get_mut(key) else {
                 return;
             };
+            if control.session.has_actions() {
+                // Writing found the client gone: the session asked to close meanwhile.
+                continue;
+            }
             if !control.readable || !control.session.wants_input() {
                 break;
             }

@@ -375,6 +375,11 @@ impl Session {
         self.actions.pop_front()
     }
 
+    /// True while `poll_action` has something to hand out.
+    pub fn has_actions(&self) -> bool {
+        !self.actions.is_empty()
+    }
+
     /// The next instant at which `handle_timeout` has something to do.
     pub fn poll_timeout(&self) -> Option<Instant> {
         if self.finished {
