@@ -208,9 +208,10 @@ fn required(arg: &[u8]) -> Result<&[u8], ParseError> {
     }
 }
 
-/// A path may be empty here (meaning "none"), but a NUL can never be part of a Unix path.
+/// A path may be empty here (meaning "none"), but a NUL can never be part of a Unix path, and
+/// RFC 959 pathnames exclude CR and LF (a name with CR could not be shown in a reply).
 fn optional_path(arg: &[u8]) -> Result<&[u8], ParseError> {
-    if arg.contains(&0) {
+    if arg.contains(&0) || arg.contains(&b'\r') {
         Err(ParseError::Syntax)
     } else {
         Ok(arg)

@@ -905,6 +905,8 @@ impl Session {
             job: Box::new(job),
             connect_to,
         });
+        // The connection (a PORT connect, or the client's passive connect) must come in time.
+        self.data_deadline = Some(self.last_activity + self.shared.config.data_timeout);
         self.reply(reply::OPENING_DATA, text);
     }
 
@@ -1132,29 +1134,19 @@ impl Session {
         let jail = self.jail();
         let jail_path = fs::jail_path(&path);
         let now = unix_now();
-        let mut body = Vec::new();
+        // Each line is built alone, then escaped: a name with CR or LF cannot forge a reply.
+        let mut lines: Vec<Vec<u8>> = Vec::new();
+        let mut push_entry = |name: &[u8], stat: &fs::Stat, link_target: Option<&[u8]>| {
+            let mut line = vec![b' '];
+            listing::push_list_line(&mut line, name, stat, link_target, now);
+            line.truncate(line.len().saturating_sub(2));
+            lines.push(line);
+        };
         match jail.lstat(jail_path) {
             Ok(stat) if stat.kind == FileKind::Dir => match jail.read_dir(jail_path) {
                 Ok(dir) => {
-                    for (count, entry) in dir.enumerate() {
-                        if count == MAX_STAT_ENTRIES {
-                            body.extend_from_slice(
-                                format!(
-                                    " (stopped after {MAX_STAT_ENTRIES} entries: use LIST)\r\n"
-                                )
-                                .as_bytes(),
-                            );
-                            break;
-                        }
-                        let Ok(entry) = entry else { continue };
-                        body.push(b' ');
-                        listing::push_list_line(
-                            &mut body,
-                            &entry.name,
-                            &entry.stat,
-                            entry.link_target.as_deref(),
-                            now,
-                        );
+                    for entry in dir.take(MAX_STAT_ENTRIES).flatten() {
+                        push_entry(&entry.name, &entry.stat, entry.link_target.as_deref());
                     }
                 }
                 Err(e) => return self.reply_io_error(&e),
@@ -1163,19 +1155,20 @@ impl Session {
                 let link_target = (stat.kind == FileKind::Symlink)
                     .then(|| jail.read_link(jail_path).ok())
                     .flatten();
-                body.push(b' ');
-                listing::push_list_line(&mut body, &path, &stat, link_target.as_deref(), now);
+                push_entry(&path, &stat, link_target.as_deref());
             }
             Err(e) => return self.reply_io_error(&e),
+        }
+        if lines.len() == MAX_STAT_ENTRIES {
+            lines.push(
+                format!(" (stopped after {MAX_STAT_ENTRIES} entries: use LIST)").into_bytes(),
+            );
         }
         let mut first = b"Status of ".to_vec();
         first.extend_from_slice(&path);
         first.push(b':');
-        reply::push_code(&mut self.output, reply::FILE_STATUS, b'-');
-        self.output.extend_from_slice(&first);
-        self.output.extend_from_slice(b"\r\n");
-        self.output.extend_from_slice(&body);
-        reply::push(&mut self.output, reply::FILE_STATUS, "End of status.");
+        let body: Vec<&[u8]> = lines.iter().map(Vec::as_slice).collect();
+        self.reply_multi_bytes(reply::FILE_STATUS, &first, &body, b"End of status.");
     }
 
     fn server_status(&mut self) {
@@ -1873,6 +1866,35 @@ mod tests {
         assert!(matches!(s.poll_action(), Some(Action::Close)));
         s.handle_passive_opened(Ok("127.0.0.1:50006".parse().unwrap()), now);
         assert_eq!(take_output(&mut s), "");
+    }
+
+    #[test]
+    fn an_active_connect_that_never_completes_times_out() {
+        let root = Root::new("portdeadline");
+        let now = Instant::now();
+        let mut s = logged_in(&root, false, now);
+        feed(&mut s, "PORT 127,0,0,1,200,0\r\n", now);
+        feed(&mut s, "RETR hello.txt\r\n", now);
+        assert_eq!(s.poll_timeout(), Some(now + Duration::from_secs(10)));
+        s.handle_timeout(now + Duration::from_secs(10));
+        assert!(take_output(&mut s).ends_with("425 Data connection timed out.\r\n"));
+    }
+
+    #[test]
+    fn stat_of_a_name_with_a_line_break_cannot_forge_a_reply() {
+        let root = Root::new("statcr");
+        std::fs::write(root.0.join("a\r\n213 forged"), b"").unwrap();
+        let now = Instant::now();
+        let mut s = logged_in(&root, false, now);
+        let out = feed(&mut s, "STAT /\r\n", now);
+        assert!(out.starts_with("213-Status of /:\r\n"), "{out}");
+        assert!(!out.contains("\r\n213 forged"), "{out}");
+        assert!(out.ends_with("213 End of status.\r\n"), "{out}");
+        // RFC 959: a pathname has no CR.
+        assert_eq!(
+            feed(&mut s, "MKD c\rd\r\n", now),
+            "501 Syntax error in parameters or arguments.\r\n"
+        );
     }
 
     #[test]
