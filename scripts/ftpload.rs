@@ -1,0 +1,606 @@
+//! ftpload: the load client of `scripts/bench` (std only, one thread per client).
+//!
+//! Build: `rustc -O --edition 2021 scripts/ftpload.rs -o ftpload`
+//!
+//! Usage: `ftpload MODE HOST:PORT [--option value ...]`
+//!
+//! Modes (each prints one `key=value ...` line on stdout, errors on stderr, exit 1 on any error):
+//! - `ping`      log in and QUIT once (used to wait for a server to be up).
+//! - `retr`      `--clients N` each download `--path` once (EPSV + RETR) after all have logged in;
+//!               bytes are discarded in the kernel (`recv` with MSG_TRUNC), never copied.
+//!               Reports the aggregate MiB/s (all bytes / time until the last 226).
+//! - `stor`      `--clients N` each upload `--bytes` from a pre-filled buffer to `--path` (with
+//!               `.K` appended when N > 1). Reports the aggregate MiB/s until the last 226.
+//! - `sessions`  `--clients C` threads share `--total S` sessions of (connect, USER/PASS, EPSV,
+//!               RETR `--path`, QUIT). Reports sessions/s and p50/p99/max of a whole session (ms).
+//! - `list`      one session runs `--cmd LIST|MLSD` of `--path` `--reps R` times (EPSV to 226).
+//!               Reports the median/min/max ms and the lines and bytes of one listing.
+//! - `idle`      open `--clients N` logged-in sessions, print `ready sessions=N`, and hold them
+//!               until stdin reaches EOF (or a signal ends the process).
+//!
+//! And one helper that is not a client: `ftpload reap PIDFILE CMD [ARGS...]` runs CMD as a child
+//! subreaper (prctl PR_SET_CHILD_SUBREAPER), writes CMD's pid to PIDFILE, reaps every process
+//! orphaned beneath it (vsftpd's session processes can outlive their parent) so that their CPU
+//! time lands in this process's cutime/cstime, and exits with CMD's status once no child is left.
+//!
+//! Other options: `--user` (anonymous), `--pass` (bench@), `--timeout` seconds for every socket
+//! operation (30), `--expect` bytes every RETR must deliver (checked when given).
+
+use std::collections::HashMap;
+use std::ffi::c_void;
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
+use std::os::unix::io::AsRawFd;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Barrier};
+use std::thread;
+use std::time::{Duration, Instant};
+
+extern "C" {
+    fn recv(fd: i32, buf: *mut c_void, len: usize, flags: i32) -> isize;
+    fn prctl(option: i32, ...) -> i32;
+    fn waitpid(pid: i32, status: *mut i32, options: i32) -> i32;
+    fn sysconf(name: i32) -> std::ffi::c_long;
+}
+
+/// Linux `_SC_CLK_TCK`.
+const SC_CLK_TCK: i32 = 2;
+
+/// CPU seconds (user + system) this process has used so far, from /proc/self/stat, so that a
+/// report can show the load client was not the bottleneck.
+fn client_cpu_secs() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the ") " that closes the command name: utime and stime are the 12th and 13th.
+    let rest = stat.rsplit_once(") ").map_or("", |(_, r)| r);
+    let f: Vec<f64> = rest.split(' ').map(|x| x.parse().unwrap_or(0.0)).collect();
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { sysconf(SC_CLK_TCK) }.max(1) as f64;
+    (f.get(11).unwrap_or(&0.0) + f.get(12).unwrap_or(&0.0)) / hz
+}
+
+/// Linux `PR_SET_CHILD_SUBREAPER` and `ECHILD`.
+const PR_SET_CHILD_SUBREAPER: i32 = 36;
+const ECHILD: i32 = 10;
+
+/// Linux `MSG_TRUNC`: on a TCP socket, `recv` drops the bytes instead of copying them.
+const MSG_TRUNC: i32 = 0x20;
+/// Longest reply line accepted, and most lines in one multi-line reply.
+const MAX_LINE_BYTES: u64 = 8192;
+const MAX_REPLY_LINES: usize = 10_000;
+/// Bytes asked of one `recv` or written by one `write`.
+const CHUNK_BYTES: usize = 1 << 20;
+const MIB: f64 = 1024.0 * 1024.0;
+
+type Res<T> = Result<T, String>;
+
+#[derive(Clone)]
+struct Opts {
+    addr: SocketAddr,
+    user: String,
+    pass: String,
+    timeout: Duration,
+    path: String,
+    cmd: String,
+    clients: usize,
+    total: usize,
+    reps: usize,
+    bytes: u64,
+    expect: Option<u64>,
+}
+
+/// One control connection: replies are read through a bounded line reader.
+struct Control {
+    reader: BufReader<TcpStream>,
+    opts: Opts,
+}
+
+fn connect(addr: SocketAddr, timeout: Duration) -> Res<TcpStream> {
+    let s =
+        TcpStream::connect_timeout(&addr, timeout).map_err(|e| format!("connect {addr}: {e}"))?;
+    s.set_read_timeout(Some(timeout))
+        .map_err(|e| e.to_string())?;
+    s.set_write_timeout(Some(timeout))
+        .map_err(|e| e.to_string())?;
+    Ok(s)
+}
+
+impl Control {
+    /// Connects and reads the greeting.
+    fn open(opts: &Opts) -> Res<Control> {
+        let s = connect(opts.addr, opts.timeout)?;
+        // Our commands are small writes followed by a read: never let Nagle delay them.
+        s.set_nodelay(true).map_err(|e| e.to_string())?;
+        let mut c = Control {
+            reader: BufReader::new(s),
+            opts: opts.clone(),
+        };
+        c.expect(&[220], "greeting")?;
+        Ok(c)
+    }
+
+    /// Reads one reply, single or multi-line (`123-...` up to `123 ...`).
+    fn reply(&mut self) -> Res<(u32, String)> {
+        let first = self.line()?;
+        let code: u32 = first
+            .get(..3)
+            .and_then(|c| c.parse().ok())
+            .ok_or_else(|| format!("malformed reply {first:?}"))?;
+        if first.as_bytes().get(3) == Some(&b'-') {
+            let end = format!("{code} ");
+            for _ in 0..MAX_REPLY_LINES {
+                if self.line()?.starts_with(&end) {
+                    return Ok((code, first));
+                }
+            }
+            return Err(format!(
+                "multi-line reply {code} longer than {MAX_REPLY_LINES} lines"
+            ));
+        }
+        Ok((code, first))
+    }
+
+    fn line(&mut self) -> Res<String> {
+        let mut line = String::new();
+        let n = (&mut self.reader)
+            .take(MAX_LINE_BYTES)
+            .read_line(&mut line)
+            .map_err(|e| format!("reading reply: {e}"))?;
+        if n == 0 {
+            return Err("control connection closed by the server".into());
+        }
+        if !line.ends_with('\n') {
+            return Err(format!(
+                "reply line over {MAX_LINE_BYTES} bytes or cut: {line:?}"
+            ));
+        }
+        Ok(line.trim_end().to_string())
+    }
+
+    fn send(&mut self, line: &str) -> Res<()> {
+        let mut s = self.reader.get_ref();
+        s.write_all(format!("{line}\r\n").as_bytes())
+            .map_err(|e| format!("sending {line:?}: {e}"))
+    }
+
+    fn expect(&mut self, codes: &[u32], what: &str) -> Res<String> {
+        let (code, text) = self.reply()?;
+        if codes.contains(&code) {
+            Ok(text)
+        } else {
+            Err(format!("{what}: expected {codes:?}, got {text:?}"))
+        }
+    }
+
+    fn cmd(&mut self, line: &str, codes: &[u32]) -> Res<String> {
+        self.send(line)?;
+        let what = if line.starts_with("PASS") {
+            "PASS"
+        } else {
+            line
+        };
+        self.expect(codes, what)
+    }
+
+    fn login(&mut self) -> Res<()> {
+        let user = format!("USER {}", self.opts.user);
+        let pass = format!("PASS {}", self.opts.pass);
+        self.send(&user)?;
+        match self.reply()? {
+            (230, _) => Ok(()),
+            (331, _) => self.cmd(&pass, &[230]).map(|_| ()),
+            (_, text) => Err(format!("{user}: {text:?}")),
+        }
+    }
+
+    /// EPSV, then connects the data socket to the announced port on the control connection's IP.
+    fn epsv(&mut self) -> Res<TcpStream> {
+        let text = self.cmd("EPSV", &[229])?;
+        let port = parse_epsv(&text).ok_or_else(|| format!("cannot parse EPSV reply {text:?}"))?;
+        let ip: IpAddr = self.opts.addr.ip();
+        connect(SocketAddr::new(ip, port), self.opts.timeout)
+    }
+
+    fn quit(&mut self) -> Res<()> {
+        self.cmd("QUIT", &[221]).map(|_| ())
+    }
+}
+
+/// `229 Entering Extended Passive Mode (|||port|)`: the delimiter is the character after `(`.
+fn parse_epsv(text: &str) -> Option<u16> {
+    let inner = &text[text.find('(')? + 1..];
+    let delim = inner.chars().next()?;
+    inner.split(delim).nth(3)?.parse().ok()
+}
+
+/// Reads the data connection to EOF, dropping the bytes in the kernel.
+fn drain_discard(s: &TcpStream, buf: &mut [u8]) -> Res<u64> {
+    let fd = s.as_raw_fd();
+    let mut total = 0u64;
+    loop {
+        // SAFETY: `buf` is a live, writable buffer of `buf.len()` bytes (MSG_TRUNC leaves it
+        // untouched on TCP, but it would be valid even if the kernel wrote into it).
+        let n = unsafe { recv(fd, buf.as_mut_ptr().cast(), buf.len(), MSG_TRUNC) };
+        if n == 0 {
+            return Ok(total);
+        }
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(format!("data connection after {total} bytes: {e}"));
+        }
+        total += n as u64;
+    }
+}
+
+/// RETR `path` on an open, logged-in session; returns the bytes received.
+fn retr(c: &mut Control, path: &str, buf: &mut [u8]) -> Res<u64> {
+    let data = c.epsv()?;
+    c.cmd(&format!("RETR {path}"), &[125, 150])?;
+    let n = drain_discard(&data, buf)?;
+    drop(data);
+    c.expect(&[226, 250], "end of RETR")?;
+    if let Some(want) = c.opts.expect {
+        if n != want {
+            return Err(format!("RETR {path}: got {n} bytes, expected {want}"));
+        }
+    }
+    Ok(n)
+}
+
+/// Runs `clients` threads that log in, wait for each other, then run `job`; returns each
+/// thread's bytes and the time from the common start to the last thread's end.
+fn run_barrier<F>(opts: &Opts, job: F) -> Res<(u64, f64)>
+where
+    F: Fn(usize, &mut Control) -> Res<u64> + Send + Sync + 'static,
+{
+    let barrier = Arc::new(Barrier::new(opts.clients + 1));
+    let job = Arc::new(job);
+    let mut handles = Vec::new();
+    for k in 0..opts.clients {
+        let (barrier, job, opts) = (barrier.clone(), job.clone(), opts.clone());
+        handles.push(thread::spawn(move || -> Res<(u64, Instant)> {
+            let session = Control::open(&opts).and_then(|mut c| {
+                c.login()?;
+                c.cmd("TYPE I", &[200])?;
+                Ok(c)
+            });
+            // Always meet the barrier, even after an error, so nobody waits forever.
+            barrier.wait();
+            let mut c = session?;
+            let n = job(k, &mut c)?;
+            let end = Instant::now();
+            c.quit()?;
+            Ok((n, end))
+        }));
+    }
+    barrier.wait();
+    let start = Instant::now();
+    let (mut bytes, mut last) = (0u64, start);
+    let mut errors = Vec::new();
+    for h in handles {
+        match h.join() {
+            Ok(Ok((n, end))) => {
+                bytes += n;
+                last = last.max(end);
+            }
+            Ok(Err(e)) => errors.push(e),
+            Err(_) => errors.push("client thread panicked".into()),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(format!(
+            "{} client(s) failed, first: {}",
+            errors.len(),
+            errors[0]
+        ));
+    }
+    Ok((bytes, (last - start).as_secs_f64()))
+}
+
+fn mode_retr(opts: &Opts) -> Res<String> {
+    let path = opts.path.clone();
+    let (bytes, secs) = run_barrier(opts, move |_, c| {
+        let mut buf = vec![0u8; CHUNK_BYTES];
+        retr(c, &path, &mut buf)
+    })?;
+    Ok(format!(
+        "mode=retr clients={} bytes={bytes} secs={secs:.4} mibps={:.1} client_cpu_s={:.2}",
+        opts.clients,
+        bytes as f64 / MIB / secs,
+        client_cpu_secs()
+    ))
+}
+
+fn mode_stor(opts: &Opts) -> Res<String> {
+    let (path, size, clients) = (opts.path.clone(), opts.bytes, opts.clients);
+    let (bytes, secs) = run_barrier(opts, move |k, c| {
+        // A pattern that is neither zeros nor a single byte value, filled once.
+        let buf: Vec<u8> = (0..CHUNK_BYTES).map(|i| (i * 7 + i / 4093) as u8).collect();
+        let target = if clients > 1 {
+            format!("{path}.{k}")
+        } else {
+            path.clone()
+        };
+        let mut data = c.epsv()?;
+        c.cmd(&format!("STOR {target}"), &[125, 150])?;
+        let mut left = size;
+        while left > 0 {
+            let n = left.min(buf.len() as u64) as usize;
+            data.write_all(&buf[..n])
+                .map_err(|e| format!("STOR {target} after {} bytes: {e}", size - left))?;
+            left -= n as u64;
+        }
+        drop(data); // EOF ends the upload
+        c.expect(&[226, 250], "end of STOR")?;
+        Ok(size)
+    })?;
+    Ok(format!(
+        "mode=stor clients={clients} bytes={bytes} secs={secs:.4} mibps={:.1} client_cpu_s={:.2}",
+        bytes as f64 / MIB / secs,
+        client_cpu_secs()
+    ))
+}
+
+/// One whole session: connect, login, EPSV, RETR, QUIT.
+fn one_session(opts: &Opts, buf: &mut [u8]) -> Res<()> {
+    let mut c = Control::open(opts)?;
+    c.login()?;
+    retr(&mut c, &opts.path, buf)?;
+    c.quit()
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    // Nearest rank: the smallest value with at least p% of the values at or below it.
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+fn mode_sessions(opts: &Opts) -> Res<String> {
+    let next = Arc::new(AtomicUsize::new(0));
+    let start = Instant::now();
+    let mut handles = Vec::new();
+    for _ in 0..opts.clients {
+        let (next, opts) = (next.clone(), opts.clone());
+        handles.push(thread::spawn(move || {
+            let mut buf = vec![0u8; 64 * 1024];
+            let (mut lat, mut errors) = (Vec::new(), Vec::new());
+            while next.fetch_add(1, Ordering::Relaxed) < opts.total {
+                let t = Instant::now();
+                match one_session(&opts, &mut buf) {
+                    Ok(()) => lat.push(t.elapsed().as_secs_f64() * 1000.0),
+                    Err(e) => errors.push(e),
+                }
+            }
+            (lat, errors)
+        }));
+    }
+    let (mut lat, mut errors) = (Vec::new(), Vec::new());
+    for h in handles {
+        let (l, e) = h.join().map_err(|_| "client thread panicked".to_string())?;
+        lat.extend(l);
+        errors.extend(e);
+    }
+    let secs = start.elapsed().as_secs_f64();
+    if !errors.is_empty() {
+        return Err(format!(
+            "{} of {} sessions failed, first: {}",
+            errors.len(),
+            opts.total,
+            errors[0]
+        ));
+    }
+    lat.sort_by(f64::total_cmp);
+    Ok(format!(
+        "mode=sessions clients={} sessions={} secs={secs:.4} rate={:.1} p50_ms={:.2} p99_ms={:.2} max_ms={:.2} client_cpu_s={:.2}",
+        opts.clients,
+        lat.len(),
+        lat.len() as f64 / secs,
+        percentile(&lat, 50.0),
+        percentile(&lat, 99.0),
+        lat.last().copied().unwrap_or(f64::NAN),
+        client_cpu_secs()
+    ))
+}
+
+fn mode_list(opts: &Opts) -> Res<String> {
+    let mut c = Control::open(opts)?;
+    c.login()?;
+    let mut times = Vec::new();
+    let (mut lines, mut bytes) = (0u64, 0u64);
+    let mut buf = vec![0u8; 256 * 1024];
+    for _ in 0..opts.reps {
+        let t = Instant::now();
+        let mut data = c.epsv()?;
+        c.cmd(&format!("{} {}", opts.cmd, opts.path), &[125, 150])?;
+        // Listings are read for real (not discarded) to count their lines.
+        let (mut l, mut b) = (0u64, 0u64);
+        loop {
+            let n = data
+                .read(&mut buf)
+                .map_err(|e| format!("{} data: {e}", opts.cmd))?;
+            if n == 0 {
+                break;
+            }
+            b += n as u64;
+            l += buf[..n].iter().filter(|&&x| x == b'\n').count() as u64;
+        }
+        drop(data);
+        c.expect(&[226, 250], "end of listing")?;
+        times.push(t.elapsed().as_secs_f64() * 1000.0);
+        (lines, bytes) = (l, b);
+    }
+    c.quit()?;
+    times.sort_by(f64::total_cmp);
+    Ok(format!(
+        "mode=list cmd={} reps={} median_ms={:.3} min_ms={:.3} max_ms={:.3} lines={lines} bytes={bytes}",
+        opts.cmd,
+        times.len(),
+        percentile(&times, 50.0),
+        times.first().copied().unwrap_or(f64::NAN),
+        times.last().copied().unwrap_or(f64::NAN)
+    ))
+}
+
+fn mode_idle(opts: &Opts) -> Res<String> {
+    // Logging in is not what is measured here: a few threads open the sessions, and the main
+    // thread then holds them all.
+    let workers = opts.clients.clamp(1, 16);
+    let next = Arc::new(AtomicUsize::new(0));
+    let mut handles = Vec::new();
+    for _ in 0..workers {
+        let (next, opts) = (next.clone(), opts.clone());
+        handles.push(thread::spawn(move || -> Res<Vec<Control>> {
+            let mut mine = Vec::new();
+            while next.fetch_add(1, Ordering::Relaxed) < opts.clients {
+                let mut c = Control::open(&opts)?;
+                c.login()?;
+                mine.push(c);
+            }
+            Ok(mine)
+        }));
+    }
+    let mut held = Vec::new();
+    for h in handles {
+        let mine = h
+            .join()
+            .map_err(|_| "client thread panicked".to_string())??;
+        held.extend(mine);
+    }
+    println!("ready sessions={}", held.len());
+    io::stdout().flush().map_err(|e| e.to_string())?;
+    let mut sink = [0u8; 256];
+    while io::stdin().read(&mut sink).map_err(|e| e.to_string())? > 0 {}
+    drop(held);
+    Ok(format!("mode=idle sessions={} closed", opts.clients))
+}
+
+fn mode_ping(opts: &Opts) -> Res<String> {
+    let mut c = Control::open(opts)?;
+    c.login()?;
+    c.quit()?;
+    Ok("mode=ping ok".into())
+}
+
+/// `reap PIDFILE CMD [ARGS...]`: see the header. Returns CMD's exit status.
+fn reap(args: &[String]) -> Res<i32> {
+    let [pidfile, cmd, rest @ ..] = args else {
+        return Err("usage: ftpload reap PIDFILE CMD [ARGS...]".into());
+    };
+    // SAFETY: plain prctl call with an integer argument.
+    if unsafe { prctl(PR_SET_CHILD_SUBREAPER, 1 as std::ffi::c_ulong) } != 0 {
+        return Err(format!("prctl: {}", io::Error::last_os_error()));
+    }
+    let child = std::process::Command::new(cmd)
+        .args(rest)
+        .spawn()
+        .map_err(|e| format!("starting {cmd}: {e}"))?;
+    let main_pid = child.id() as i32;
+    std::fs::write(pidfile, format!("{main_pid}\n")).map_err(|e| format!("{pidfile}: {e}"))?;
+    let mut main_status = 0;
+    loop {
+        let mut status = 0;
+        // SAFETY: waitpid writes one int into `status`.
+        let pid = unsafe { waitpid(-1, &mut status, 0) };
+        if pid < 0 {
+            let e = io::Error::last_os_error();
+            match e.raw_os_error() {
+                Some(ECHILD) => break, // nobody left beneath us
+                _ if e.kind() == io::ErrorKind::Interrupted => continue,
+                _ => return Err(format!("waitpid: {e}")),
+            }
+        }
+        if pid == main_pid {
+            main_status = status;
+        }
+    }
+    // WIFEXITED: low 7 bits zero, exit code in the next byte; else 128 + signal number.
+    Ok(if main_status & 0x7f == 0 {
+        (main_status >> 8) & 0xff
+    } else {
+        128 + (main_status & 0x7f)
+    })
+}
+
+fn parse_args() -> Res<(String, Opts)> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.len() < 2 || args.len() % 2 != 0 {
+        return Err(
+            "usage: ftpload MODE HOST:PORT [--option value ...] (see the source header)".into(),
+        );
+    }
+    let addr = args[1]
+        .to_socket_addrs()
+        .map_err(|e| format!("address {:?}: {e}", args[1]))?
+        .next()
+        .ok_or_else(|| format!("address {:?} resolves to nothing", args[1]))?;
+    let mut kv = HashMap::new();
+    for pair in args[2..].chunks(2) {
+        let key = pair[0]
+            .strip_prefix("--")
+            .ok_or_else(|| format!("expected --option, got {:?}", pair[0]))?;
+        kv.insert(key.to_string(), pair[1].clone());
+    }
+    let text = |k: &str, d: &str| kv.get(k).cloned().unwrap_or_else(|| d.to_string());
+    let num = |k: &str, d: u64| -> Res<u64> {
+        kv.get(k).map_or(Ok(d), |v| {
+            v.parse().map_err(|_| format!("--{k}: not a number: {v:?}"))
+        })
+    };
+    let known = [
+        "user", "pass", "timeout", "path", "cmd", "clients", "total", "reps", "bytes", "expect",
+    ];
+    if let Some(k) = kv.keys().find(|k| !known.contains(&k.as_str())) {
+        return Err(format!("unknown option --{k}"));
+    }
+    let opts = Opts {
+        addr,
+        user: text("user", "anonymous"),
+        pass: text("pass", "bench@"),
+        timeout: Duration::from_secs(num("timeout", 30)?.max(1)),
+        path: text("path", "/"),
+        cmd: text("cmd", "LIST"),
+        clients: num("clients", 1)?.max(1) as usize,
+        total: num("total", 100)? as usize,
+        reps: num("reps", 5)?.max(1) as usize,
+        bytes: num("bytes", 1 << 20)?,
+        expect: kv
+            .contains_key("expect")
+            .then(|| num("expect", 0))
+            .transpose()?,
+    };
+    Ok((args[0].clone(), opts))
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("reap") {
+        match reap(&args[2..]) {
+            Ok(code) => std::process::exit(code),
+            Err(e) => {
+                eprintln!("ftpload reap: {e}");
+                std::process::exit(1);
+            }
+        }
+    }
+    let result = parse_args().and_then(|(mode, opts)| match mode.as_str() {
+        "ping" => mode_ping(&opts),
+        "retr" => mode_retr(&opts),
+        "stor" => mode_stor(&opts),
+        "sessions" => mode_sessions(&opts),
+        "list" => mode_list(&opts),
+        "idle" => mode_idle(&opts),
+        other => Err(format!("unknown mode {other:?}")),
+    });
+    match result {
+        Ok(line) => println!("{line}"),
+        Err(e) => {
+            eprintln!("ftpload: {e}");
+            std::process::exit(1);
+        }
+    }
+}
