@@ -77,8 +77,8 @@ pub struct Server {
     to_close: Vec<usize>,
     sessions: usize,
     sessions_per_ip: HashMap<IpAddr, usize>,
-    /// Where the search for a free port in --pasv-ports starts next.
-    next_passive_port: u16,
+    /// Ports for passive listeners: --pasv-ports, or the kernel's ephemeral range.
+    passive_ports: (u16, u16),
     /// Out of descriptors: accepting waits until then, and these listeners are retried.
     accept_paused_until: Option<Instant>,
     paused_listeners: Vec<usize>,
@@ -117,7 +117,10 @@ impl Server {
                 .register(&mut listener, Token(entry.key()), Interest::READABLE)?;
             entry.insert(Conn::Listener(listener));
         }
-        let next_passive_port = shared.config.pasv_ports.map_or(0, |(min, _)| min);
+        let passive_ports = shared
+            .config
+            .pasv_ports
+            .unwrap_or_else(sys::ephemeral_port_range);
         Ok(Server {
             poll,
             conns,
@@ -127,7 +130,7 @@ impl Server {
             to_close: Vec::new(),
             sessions: 0,
             sessions_per_ip: HashMap::new(),
-            next_passive_port,
+            passive_ports,
             accept_paused_until: None,
             paused_listeners: Vec::new(),
             signals,
@@ -138,6 +141,7 @@ impl Server {
     pub fn run(&mut self) -> io::Result<()> {
         let mut events = Events::with_capacity(EVENTS_CAPACITY);
         loop {
+            self.prune_timers();
             let timeout = if self.runnable.is_empty() {
                 let next_timer = self.timers.peek().map(|Reverse((deadline, _))| *deadline);
                 [next_timer, self.accept_paused_until]
@@ -459,6 +463,19 @@ impl Server {
         }
     }
 
+    /// Drops stale entries from the top of the heap (closed sessions, moved deadlines), so that
+    /// they wake nobody: with no session left the loop sleeps with no timeout.
+    fn prune_timers(&mut self) {
+        while let Some(&Reverse((deadline, key))) = self.timers.peek() {
+            match self.conns.get(key) {
+                Some(Conn::Control(control)) if control.deadline == Some(deadline) => return,
+                _ => {
+                    self.timers.pop();
+                }
+            }
+        }
+    }
+
     /// Runs the deadlines that have passed. Entries are never removed from the heap when a
     /// deadline moves: a popped entry that no longer matches its connection is skipped, and one
     /// whose session now wants a later time is pushed again.
@@ -521,10 +538,7 @@ impl Server {
             return Err(io::ErrorKind::NotConnected.into());
         };
         let local_ip = control.stream.local_addr()?.ip();
-        let mut listener = match self.shared.config.pasv_ports {
-            None => sys::bind_listener(SocketAddr::new(local_ip, 0))?,
-            Some((min, max)) => self.bind_in_range(local_ip, min, max)?,
-        };
+        let mut listener = self.bind_passive(local_ip)?;
         let addr = listener.local_addr()?;
         let entry = self.conns.vacant_entry();
         let key = entry.key();
@@ -539,12 +553,17 @@ impl Server {
         Ok(addr)
     }
 
-    /// Tries each port of the range once, starting after the last one handed out.
-    fn bind_in_range(&mut self, ip: IpAddr, min: u16, max: u16) -> io::Result<TcpListener> {
+    /// Binds a passive listener on a free port of the range: each port is tried once, from a
+    /// random start. Never port 0: with thousands of TIME_WAIT sockets the kernel's own search
+    /// for a free port costs milliseconds of system time per bind, while an explicit port with
+    /// SO_REUSEADDR binds at once. SECURITY: random ports also make a data connection hard to
+    /// steal (RFC 2577), on top of the peer address check.
+    fn bind_passive(&mut self, ip: IpAddr) -> io::Result<TcpListener> {
+        let (min, max) = self.passive_ports;
         let span = u32::from(max - min) + 1;
-        for _ in 0..span {
-            let port = self.next_passive_port.clamp(min, max);
-            self.next_passive_port = if port >= max { min } else { port + 1 };
+        let start = sys::random_u32() % span;
+        for i in 0..span {
+            let port = min + ((start + i) % span) as u16;
             match sys::bind_listener(SocketAddr::new(ip, port)) {
                 Ok(listener) => return Ok(listener),
                 Err(e) if e.kind() == io::ErrorKind::AddrInUse => continue,
@@ -553,7 +572,7 @@ impl Server {
         }
         Err(io::Error::new(
             io::ErrorKind::AddrInUse,
-            "every port of --pasv-ports is in use",
+            format!("every passive port from {min} to {max} is in use"),
         ))
     }
 

@@ -291,3 +291,36 @@ pub fn drop_privileges(uid: u32, gid: u32) -> Result<(), String> {
     }
     Ok(())
 }
+
+/// The kernel's range of ephemeral ports (net.ipv4.ip_local_port_range), where passive
+/// listeners go when --pasv-ports is not given: the ports the kernel itself would pick.
+pub fn ephemeral_port_range() -> (u16, u16) {
+    const DEFAULT: (u16, u16) = (32768, 60999);
+    let Ok(text) = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range") else {
+        return DEFAULT;
+    };
+    let mut numbers = text.split_whitespace().map(str::parse::<u16>);
+    match (numbers.next(), numbers.next()) {
+        (Some(Ok(min)), Some(Ok(max))) if 1024 <= min && min <= max => (min, max),
+        _ => DEFAULT,
+    }
+}
+
+/// A random number from the kernel (getrandom(2), never blocking); the clock if that fails.
+pub fn random_u32() -> u32 {
+    let mut buf = [0u8; 4];
+    // SAFETY: `buf` is valid for writes of its length.
+    let n = unsafe {
+        libc::getrandom(
+            buf.as_mut_ptr() as *mut libc::c_void,
+            buf.len(),
+            libc::GRND_NONBLOCK,
+        )
+    };
+    if n == buf.len() as isize {
+        return u32::from_ne_bytes(buf);
+    }
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos())
+}
