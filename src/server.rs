@@ -177,13 +177,13 @@ impl Server {
                         control.readable = true;
                     }
                 }
-                self.guarded(key, now, |server| server.service(key, now));
+                self.guarded(key, |server| server.service(key, now));
             }
             for _ in 0..self.runnable.len() {
                 let Some(key) = self.runnable.pop_front() else {
                     break;
                 };
-                self.guarded(key, now, |server| server.service(key, now));
+                self.guarded(key, |server| server.service(key, now));
             }
             self.fire_timers(now);
             self.resume_accepting(now);
@@ -192,7 +192,7 @@ impl Server {
     }
 
     /// Runs `f` for connection `key`; a panic closes only the session it belongs to.
-    fn guarded(&mut self, key: usize, now: Instant, f: impl FnOnce(&mut Server)) {
+    fn guarded(&mut self, key: usize, f: impl FnOnce(&mut Server)) {
         if catch_unwind(AssertUnwindSafe(|| f(self))).is_err() {
             let owner = self.owner_of(key);
             error!("[#{owner}] internal error: closing this session");
@@ -202,7 +202,6 @@ impl Server {
                     .write(b"421 Internal error, closing control connection.\r\n");
                 self.to_close.push(owner);
             }
-            let _ = now;
         }
     }
 
@@ -268,7 +267,7 @@ impl Server {
         listeners.dedup();
         for key in listeners {
             // Edge-triggered: connections already waiting raise no new event, so try now.
-            self.guarded(key, now, |server| server.service(key, now));
+            self.guarded(key, |server| server.service(key, now));
         }
     }
 
@@ -498,7 +497,7 @@ impl Server {
                     self.timers.push(Reverse((next, key)));
                 }
                 Some(_) => {
-                    self.guarded(key, now, |server| {
+                    self.guarded(key, |server| {
                         if let Some(Conn::Control(control)) = server.conns.get_mut(key) {
                             control.session.handle_timeout(now);
                         }
