@@ -407,8 +407,14 @@ impl Session {
             && self.output.len() < MAX_OUTPUT_BACKLOG_BYTES
     }
 
+    /// No more commands run (QUIT, a timeout, a hang-up...); a running upload may still finish.
     pub fn is_closing(&self) -> bool {
         self.closing
+    }
+
+    /// `Action::Close` was handed out: nothing more to say, to do, or to wait for.
+    pub fn is_finished(&self) -> bool {
+        self.finished
     }
 
     // ---- command loop -------------------------------------------------------------------

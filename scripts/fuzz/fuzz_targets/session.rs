@@ -35,8 +35,9 @@
 //!   ending in CRLF with no other CR or LF, each reply starting with three digits (first digit
 //!   1-5) and a space or `-`; a multi-line reply ends with its own code and a space, and its
 //!   inner lines do not start with a digit (RFC 959 4.2).
-//! - Once the session closes (`is_closing`, the `Close` action), no call makes it write, queue
-//!   an action or ask for a deadline; `Close` is the last action it ever queues.
+//! - Once the session is closing (`is_closing`) it wants no input; a running upload may still
+//!   finish and be answered. Once it has handed out `Close` (`is_finished`), no call makes it
+//!   write, queue an action or ask for a deadline; `Close` is the last action it ever queues.
 //! - A session always ends: with the client gone quiet, its deadlines close it.
 //! - Nothing outside the served root changes (jail), whatever was written inside it.
 //!
@@ -540,16 +541,17 @@ fn run(fixture: &Fixture, data: &[u8]) {
 }
 
 impl Driver {
-    /// Checks what the last call into the session did. `was_closing`: the session was closing
+    /// Checks what the last call into the session did. `was_finished`: the session had handed
+    /// out `Close`
     /// before the call, so it must have done nothing at all.
-    fn after_call(&mut self, call: &str, was_closing: bool) {
+    fn after_call(&mut self, call: &str, was_finished: bool) {
         let output = self.session.output();
         let new = &output[self.checked.min(output.len())..];
         if tracing() && !new.is_empty() {
             eprintln!("-> {:?}", String::from_utf8_lossy(new));
         }
         let tolerated = call == "handle_passive_opened" && known("reply-after-close");
-        if was_closing && !tolerated {
+        if was_finished && !tolerated {
             assert!(
                 new.is_empty(),
                 "{call} wrote after the session closed: {:?}",
@@ -558,15 +560,19 @@ impl Driver {
         }
         self.replies.feed(new, call);
         self.checked = output.len();
+        // Closing: no more commands, but a running upload still finishes (and may still time
+        // out). Finished: nothing more at all.
         if self.session.is_closing() {
-            assert_eq!(
-                self.session.poll_timeout(),
-                None,
-                "{call}: a closing session wants a deadline"
-            );
             assert!(
                 !self.session.wants_input(),
                 "{call}: a closing session wants input"
+            );
+        }
+        if self.session.is_finished() {
+            assert_eq!(
+                self.session.poll_timeout(),
+                None,
+                "{call}: a finished session wants a deadline"
             );
         }
     }
@@ -581,15 +587,15 @@ impl Driver {
         if tracing() && !bytes.is_empty() {
             eprintln!("<- {:?}", String::from_utf8_lossy(bytes));
         }
-        let closing = self.session.is_closing();
+        let finished = self.session.is_finished();
         self.session.handle_input(bytes, self.now);
-        self.after_call("handle_input", closing);
+        self.after_call("handle_input", finished);
     }
 
     fn data_event(&mut self, event: DataEvent) {
-        let closing = self.session.is_closing();
+        let finished = self.session.is_finished();
         self.session.handle_data_event(event, self.now);
-        self.after_call("handle_data_event", closing);
+        self.after_call("handle_data_event", finished);
     }
 
     /// What the server does between readiness events: carry out actions, write replies, read
@@ -636,9 +642,9 @@ impl Driver {
                         // The server binds it on the control connection's local address.
                         Ok(SocketAddr::new(self.local_ip, self.next_passive_port))
                     };
-                    let closing = self.session.is_closing();
+                    let finished = self.session.is_finished();
                     self.session.handle_passive_opened(result, self.now);
-                    self.after_call("handle_passive_opened", closing);
+                    self.after_call("handle_passive_opened", finished);
                 }
                 Action::Transfer {
                     job,
@@ -733,9 +739,9 @@ impl Driver {
                         fired < MAX_FIRES,
                         "handle_timeout does not move the deadline: the loop would spin"
                     );
-                    let closing = self.session.is_closing();
+                    let finished = self.session.is_finished();
                     self.session.handle_timeout(self.now);
-                    self.after_call("handle_timeout", closing);
+                    self.after_call("handle_timeout", finished);
                     self.service();
                     if self.closed {
                         return;
@@ -873,9 +879,9 @@ impl Driver {
     fn check_closed_is_inert(&mut self) {
         self.handle_input(b"NOOP\r\nPASV\r\nRETR hello.txt\r\n");
         self.now += IDLE_TIMEOUT * 10;
-        let closing = self.session.is_closing();
+        let finished = self.session.is_finished();
         self.session.handle_timeout(self.now);
-        self.after_call("handle_timeout after Close", closing);
+        self.after_call("handle_timeout after Close", finished);
         assert!(
             self.session.poll_action().is_none(),
             "an action after Close"
