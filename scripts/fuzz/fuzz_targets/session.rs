@@ -75,8 +75,11 @@ use libfuzzer_sys::fuzz_target;
 
 /// Pumps one `\0P` (and the final drain) may run: small files, but a 1-byte socket is slow.
 const MAX_PUMPS: usize = 4096;
-/// Deadlines the end of an input may fire before the session must have closed.
-const MAX_FINAL_TIMEOUTS: usize = 8;
+/// Deadlines the end of an input may fire before the session must have closed. Each pipelined
+/// transfer command that never gets its data connection costs one data timeout before the next
+/// held command runs, and an input (libFuzzer's default max_len, 4 KiB) holds at most a few
+/// hundred of them: the bound is far above that and still catches a session that never ends.
+const MAX_FINAL_TIMEOUTS: usize = 10_000;
 const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 const DATA_TIMEOUT: Duration = Duration::from_secs(10);
 
