@@ -302,9 +302,9 @@ fn listens_on_every_listen_flag_and_logs_each_real_port() {
     assert_eq!(ips, ["127.0.0.1", "127.0.0.2"]);
     for a in s.addrs() {
         assert_ne!(a.port(), 0, "real port logged");
-        let mut c = Ftp::connect(*a);
+        let mut c = Client::connect(*a);
         c.login_anonymous();
-        c.ok("QUIT", 221);
+        c.expect("QUIT", 221);
     }
 }
 
@@ -315,9 +315,9 @@ fn listens_on_ipv6_loopback() {
     let s = Server::start_raw(&["-a", "--root", &r, "-l", "[::1]:0"], 1);
     let a: SocketAddr = s.addr();
     assert!(a.is_ipv6(), "{a}");
-    let mut c = Ftp::connect(a);
+    let mut c = Client::connect(a);
     c.login_anonymous();
-    c.ok("QUIT", 221);
+    c.expect("QUIT", 221);
 }
 
 #[test]
@@ -367,11 +367,11 @@ fn log_lines_with(flag: Option<&str>) -> usize {
         panic!("server with {flag:?} never accepted");
     }
     {
-        let mut c = Ftp::connect(addr);
+        let mut c = Client::connect(addr);
         c.login_anonymous();
         c.retr(Mode::Pasv, "f");
-        c.ok("QUIT", 221);
-        let _ = c.read_to_close();
+        c.expect("QUIT", 221);
+        let _ = c.wait_closed(IO_TIMEOUT);
     }
     std::thread::sleep(Duration::from_millis(300));
     let _ = child.kill();
@@ -403,15 +403,17 @@ fn verbose_logs_more_and_quiet_logs_less_than_default() {
 
 fn exits_0_on(sig: i32) {
     let mut s = Server::start(&["-a"]);
-    let mut c = s.anon();
-    c.ok("NOOP", 200);
+    let mut c = s.anonymous();
+    c.expect("NOOP", 200);
     s.signal(sig);
     let st = s
         .wait_exit(IO_TIMEOUT)
         .expect("server exits after the signal");
     assert_eq!(st.code(), Some(0), "exit status after signal {sig}: {st:?}");
     // The session was closed (possibly after a 421).
-    let rest = c.read_to_close().expect("control connection closed");
+    let rest = c
+        .wait_closed(IO_TIMEOUT)
+        .expect("control connection closed");
     let rest = String::from_utf8_lossy(&rest);
     assert!(rest.is_empty() || rest.starts_with("421"), "{rest:?}");
     // And nothing listens any more.

@@ -10,15 +10,15 @@ use std::fs;
 #[test]
 fn syst_is_unix_type_l8() {
     let s = Server::start(&["-a"]);
-    let mut c = s.anon();
-    assert_eq!(c.ok("SYST", 215).lines, ["215 UNIX Type: L8"]);
+    let mut c = s.anonymous();
+    assert_eq!(c.expect("SYST", 215).lines, ["215 UNIX Type: L8"]);
 }
 
 #[test]
 fn feat_lists_exactly_the_implemented_features_indented_by_one_space() {
     let s = Server::start(&["-a"]);
     let mut c = s.connect();
-    let r = c.ok("FEAT", 211);
+    let r = c.expect("FEAT", 211);
     assert!(r.lines.len() >= 3, "{:?}", r.lines);
     assert!(r.lines[0].starts_with("211-"), "{:?}", r.lines);
     assert_eq!(r.lines.last().unwrap(), "211 End");
@@ -51,49 +51,49 @@ fn feat_lists_exactly_the_implemented_features_indented_by_one_space() {
 #[test]
 fn noop_acct_allo_clnt() {
     let s = Server::start(&["-a"]);
-    let mut c = s.anon();
-    c.ok("NOOP", 200);
-    c.ok("ACCT billing", 202);
-    c.ok("ALLO 1000", 202);
-    c.ok("ALLO 1000 R 10", 202);
-    c.ok("CLNT curl 8.0", 200);
+    let mut c = s.anonymous();
+    c.expect("NOOP", 200);
+    c.expect("ACCT billing", 202);
+    c.expect("ALLO 1000", 202);
+    c.expect("ALLO 1000 R 10", 202);
+    c.expect("CLNT curl 8.0", 200);
 }
 
 #[test]
 fn help_and_site_help_reply_214() {
     let s = Server::start(&["-a"]);
-    let mut c = s.anon();
-    let h = c.ok("HELP", 214);
+    let mut c = s.anonymous();
+    let h = c.expect("HELP", 214);
     let text = h.text();
     for verb in ["RETR", "STOR", "MLSD", "EPSV", "FEAT"] {
         assert!(text.contains(verb), "HELP should list {verb}: {text}");
     }
-    c.ok("HELP RETR", 214);
-    let sh = c.ok("SITE HELP", 214);
+    c.expect("HELP RETR", 214);
+    let sh = c.expect("SITE HELP", 214);
     assert!(sh.text().to_uppercase().contains("CHMOD"), "{:?}", sh.lines);
 }
 
 #[test]
 fn unknown_verbs_get_500_or_502_and_the_session_goes_on() {
     let s = Server::start(&["-a"]);
-    let mut c = s.anon();
+    let mut c = s.anonymous();
     for cmd in ["XYZZY", "FOO bar", "SITE EXEC ls", "SMNT /", "REIN"] {
         let r = c.cmd(cmd);
         assert!(r.code == 500 || r.code == 502, "{cmd} -> {:?}", r.lines);
     }
-    c.ok("NOOP", 200);
+    c.expect("NOOP", 200);
 }
 
 #[test]
 fn commands_are_case_insensitive() {
     let s = Server::start(&["-a"]);
     let mut c = s.connect();
-    c.ok("user anonymous", 331);
-    c.ok("Pass x", 230);
-    assert_eq!(c.ok("syst", 215).lines, ["215 UNIX Type: L8"]);
-    c.ok("NoOp", 200);
-    c.ok("type i", 200);
-    c.ok("pwd", 257);
+    c.expect("user anonymous", 331);
+    c.expect("Pass x", 230);
+    assert_eq!(c.expect("syst", 215).lines, ["215 UNIX Type: L8"]);
+    c.expect("NoOp", 200);
+    c.expect("type i", 200);
+    c.expect("pwd", 257);
 }
 
 #[test]
@@ -126,44 +126,44 @@ fn bare_lf_and_trailing_space_are_accepted() {
 #[test]
 fn line_just_under_4096_bytes_is_accepted() {
     let s = Server::start(&["-a"]);
-    let mut c = s.anon();
+    let mut c = s.anonymous();
     // 4000 bytes of short path components (a single long name would be ENAMETOOLONG).
     let name = "d/".repeat(2000);
-    c.ok(&format!("SIZE {name}"), 550);
-    c.ok("NOOP", 200);
+    c.expect(&format!("SIZE {name}"), 550);
+    c.expect("NOOP", 200);
 }
 
 #[test]
 fn line_over_4096_bytes_gets_500_and_the_connection_closes() {
     let s = Server::start(&["-a"]);
-    let mut c = s.anon();
+    let mut c = s.anonymous();
     let name = "n".repeat(5000);
     c.send(&format!("SIZE {name}"));
     let r = c.try_reply().expect("a 500 before the close");
     assert_eq!(r.code, 500, "{:?}", r.lines);
-    assert!(c.read_to_close().is_some(), "connection must close");
+    assert!(c.wait_closed(IO_TIMEOUT).is_ok(), "connection must close");
     // The server still serves others.
-    let mut d = s.anon();
-    d.ok("NOOP", 200);
+    let mut d = s.anonymous();
+    d.expect("NOOP", 200);
 }
 
 #[test]
 fn endless_line_without_lf_gets_500_and_the_connection_closes() {
     let s = Server::start(&["-a"]);
-    let mut c = s.anon();
+    let mut c = s.anonymous();
     // 64 KiB with no line end: the server must not buffer it all.
     let junk = vec![b'A'; 64 * 1024];
-    let _ = c.w.write_all_ignoring_reset(&junk);
+    let _ = c.stream().write_all_ignoring_reset(&junk);
     let r = c.try_reply().expect("a 500 before the close");
     assert_eq!(r.code, 500, "{:?}", r.lines);
-    assert!(c.read_to_close().is_some(), "connection must close");
+    assert!(c.wait_closed(IO_TIMEOUT).is_ok(), "connection must close");
 }
 
 trait WriteIgnoringReset {
     fn write_all_ignoring_reset(&mut self, b: &[u8]) -> std::io::Result<()>;
 }
 
-impl WriteIgnoringReset for std::net::TcpStream {
+impl WriteIgnoringReset for &std::net::TcpStream {
     fn write_all_ignoring_reset(&mut self, b: &[u8]) -> std::io::Result<()> {
         use std::io::Write;
         // The server may close while we are still writing: that is fine here.
@@ -183,46 +183,46 @@ impl WriteIgnoringReset for std::net::TcpStream {
 fn pwd_cwd_cdup_and_their_x_aliases() {
     let s = Server::start(&["-a"]);
     fs::create_dir_all(s.path("a/b")).unwrap();
-    let mut c = s.anon();
+    let mut c = s.anonymous();
     assert_eq!(
-        c.ok("PWD", 257).lines,
+        c.expect("PWD", 257).lines,
         ["257 \"/\" is the current directory."]
     );
-    c.ok("CWD a", 250);
+    c.expect("CWD a", 250);
     assert_eq!(
-        c.ok("XPWD", 257).lines,
+        c.expect("XPWD", 257).lines,
         ["257 \"/a\" is the current directory."]
     );
-    c.ok("XCWD b", 250);
+    c.expect("XCWD b", 250);
     assert_eq!(
-        c.ok("PWD", 257).lines,
+        c.expect("PWD", 257).lines,
         ["257 \"/a/b\" is the current directory."]
     );
-    c.ok("CDUP", 250);
+    c.expect("CDUP", 250);
     assert_eq!(
-        c.ok("PWD", 257).lines,
+        c.expect("PWD", 257).lines,
         ["257 \"/a\" is the current directory."]
     );
-    c.ok("XCUP", 250);
+    c.expect("XCUP", 250);
     assert_eq!(
-        c.ok("PWD", 257).lines,
+        c.expect("PWD", 257).lines,
         ["257 \"/\" is the current directory."]
     );
-    c.ok("CWD /a/b", 250);
-    c.ok("CWD ../..", 250);
+    c.expect("CWD /a/b", 250);
+    c.expect("CWD ../..", 250);
     assert_eq!(
-        c.ok("PWD", 257).lines,
+        c.expect("PWD", 257).lines,
         ["257 \"/\" is the current directory."]
     );
-    c.ok("CWD /a/./b/../b", 250);
+    c.expect("CWD /a/./b/../b", 250);
     assert_eq!(
-        c.ok("PWD", 257).lines,
+        c.expect("PWD", 257).lines,
         ["257 \"/a/b\" is the current directory."]
     );
-    c.ok("CWD /", 250);
-    c.ok("CDUP", 250);
+    c.expect("CWD /", 250);
+    c.expect("CDUP", 250);
     assert_eq!(
-        c.ok("PWD", 257).lines,
+        c.expect("PWD", 257).lines,
         ["257 \"/\" is the current directory."]
     );
 }
@@ -231,12 +231,12 @@ fn pwd_cwd_cdup_and_their_x_aliases() {
 fn cwd_to_missing_or_file_is_550() {
     let s = Server::start(&["-a"]);
     s.put("file.txt", b"x");
-    let mut c = s.anon();
-    c.ok("CWD nope", 550);
-    c.ok("XCWD nope", 550);
-    c.ok("CWD file.txt", 550);
+    let mut c = s.anonymous();
+    c.expect("CWD nope", 550);
+    c.expect("XCWD nope", 550);
+    c.expect("CWD file.txt", 550);
     assert_eq!(
-        c.ok("PWD", 257).lines,
+        c.expect("PWD", 257).lines,
         ["257 \"/\" is the current directory."]
     );
 }
@@ -244,38 +244,38 @@ fn cwd_to_missing_or_file_is_550() {
 #[test]
 fn mkd_and_rmd_and_their_x_aliases() {
     let s = Server::start(&["-a", "-w"]);
-    let mut c = s.anon();
-    assert_eq!(c.ok("MKD x", 257).lines, ["257 \"/x\" created."]);
+    let mut c = s.anonymous();
+    assert_eq!(c.expect("MKD x", 257).lines, ["257 \"/x\" created."]);
     assert!(s.path("x").is_dir());
-    c.ok("CWD x", 250);
-    assert_eq!(c.ok("XMKD y", 257).lines, ["257 \"/x/y\" created."]);
-    assert_eq!(c.ok("MKD /z", 257).lines, ["257 \"/z\" created."]);
-    c.ok("MKD y", 550);
-    c.ok("MKD /nope/deeper", 550);
-    c.ok("XRMD y", 250);
+    c.expect("CWD x", 250);
+    assert_eq!(c.expect("XMKD y", 257).lines, ["257 \"/x/y\" created."]);
+    assert_eq!(c.expect("MKD /z", 257).lines, ["257 \"/z\" created."]);
+    c.expect("MKD y", 550);
+    c.expect("MKD /nope/deeper", 550);
+    c.expect("XRMD y", 250);
     assert!(!s.path("x/y").exists());
-    c.ok("CWD /", 250);
-    c.ok("RMD /z", 250);
+    c.expect("CWD /", 250);
+    c.expect("RMD /z", 250);
     assert!(!s.path("z").exists());
-    c.ok("RMD missing", 550);
+    c.expect("RMD missing", 550);
     s.put("x/file", b"1");
-    c.ok("RMD x", 550);
+    c.expect("RMD x", 550);
     assert!(s.path("x/file").exists());
-    c.ok("RMD x/file", 550);
+    c.expect("RMD x/file", 550);
 }
 
 #[test]
 fn quotes_in_directory_names_are_doubled() {
     let s = Server::start(&["-a", "-w"]);
-    let mut c = s.anon();
+    let mut c = s.anonymous();
     assert_eq!(
-        c.ok("MKD say \"hi\"", 257).lines,
+        c.expect("MKD say \"hi\"", 257).lines,
         ["257 \"/say \"\"hi\"\"\" created."]
     );
     assert!(s.path("say \"hi\"").is_dir());
-    c.ok("CWD say \"hi\"", 250);
+    c.expect("CWD say \"hi\"", 250);
     assert_eq!(
-        c.ok("PWD", 257).lines,
+        c.expect("PWD", 257).lines,
         ["257 \"/say \"\"hi\"\"\" is the current directory."]
     );
 }
@@ -283,8 +283,8 @@ fn quotes_in_directory_names_are_doubled() {
 #[test]
 fn names_with_spaces_keep_their_spaces() {
     let s = Server::start(&["-a", "-w"]);
-    let mut c = s.anon();
-    c.ok("MKD  lead and trail ", 257);
+    let mut c = s.anonymous();
+    c.expect("MKD  lead and trail ", 257);
     assert!(
         s.path(" lead and trail ").is_dir(),
         "{:?}",
@@ -299,15 +299,15 @@ fn names_with_spaces_keep_their_spaces() {
 fn utf8_names_work() {
     let s = Server::start(&["-a", "-w"]);
     s.put("naïve-日本.txt", "contenu é\n".as_bytes());
-    let mut c = s.anon();
-    c.ok("OPTS UTF8 ON", 200);
-    assert_eq!(c.ok("SIZE naïve-日本.txt", 213).lines, ["213 11"]);
+    let mut c = s.anonymous();
+    c.expect("OPTS UTF8 ON", 200);
+    assert_eq!(c.expect("SIZE naïve-日本.txt", 213).lines, ["213 11"]);
     assert_eq!(
         c.retr(Mode::Pasv, "naïve-日本.txt"),
         "contenu é\n".as_bytes()
     );
     assert_eq!(
-        c.ok("MKD répertoire", 257).lines,
+        c.expect("MKD répertoire", 257).lines,
         ["257 \"/répertoire\" created."]
     );
     assert!(s.path("répertoire").is_dir());
@@ -319,39 +319,39 @@ fn utf8_names_work() {
 fn opts_utf8_and_mlst_facts() {
     let s = Server::start(&["-a"]);
     s.put("f.txt", b"12345");
-    let mut c = s.anon();
-    c.ok("OPTS UTF8 ON", 200);
-    c.ok("OPTS UTF-8 ON", 200);
-    c.ok("OPTS utf8 on", 200);
-    let r = c.ok("OPTS MLST type;size;", 200);
+    let mut c = s.anonymous();
+    c.expect("OPTS UTF8 ON", 200);
+    c.expect("OPTS UTF-8 ON", 200);
+    c.expect("OPTS utf8 on", 200);
+    let r = c.expect("OPTS MLST type;size;", 200);
     assert!(r.msg().contains("type;size;"), "{:?}", r.lines);
-    let m = c.ok("MLST f.txt", 250);
+    let m = c.expect("MLST f.txt", 250);
     assert_eq!(m.lines.len(), 3, "{:?}", m.lines);
     assert!(
         m.lines[1].starts_with(" type=file;size=5; ") && m.lines[1].ends_with("f.txt"),
         "only the selected facts: {:?}",
         m.lines
     );
-    c.ok("OPTS BOGUS", 501);
+    c.expect("OPTS BOGUS", 501);
 }
 
 #[test]
 fn type_mode_stru() {
     let s = Server::start(&["-a"]);
-    let mut c = s.anon();
+    let mut c = s.anonymous();
     for ok in [
         "TYPE A", "TYPE A N", "TYPE I", "TYPE L 8", "type a", "TYPE a n",
     ] {
-        c.ok(ok, 200);
+        c.expect(ok, 200);
     }
-    c.ok("TYPE E", 504);
-    c.ok("TYPE", 501);
-    c.ok("MODE S", 200);
-    c.ok("MODE B", 504);
-    c.ok("MODE C", 504);
-    c.ok("STRU F", 200);
-    c.ok("STRU R", 504);
-    c.ok("STRU P", 504);
+    c.expect("TYPE E", 504);
+    c.expect("TYPE", 501);
+    c.expect("MODE S", 200);
+    c.expect("MODE B", 504);
+    c.expect("MODE C", 504);
+    c.expect("STRU F", 200);
+    c.expect("STRU R", 504);
+    c.expect("STRU P", 504);
 }
 
 #[test]
@@ -359,13 +359,13 @@ fn size_of_file_missing_and_directory() {
     let s = Server::start(&["-a"]);
     s.put("f.bin", &pattern(123_457, 1));
     fs::create_dir(s.path("d")).unwrap();
-    let mut c = s.anon();
-    c.ok("TYPE I", 200);
-    assert_eq!(c.ok("SIZE f.bin", 213).lines, ["213 123457"]);
-    assert_eq!(c.ok("SIZE /f.bin", 213).lines, ["213 123457"]);
-    c.ok("SIZE missing", 550);
-    c.ok("SIZE d", 550);
-    c.ok("SIZE", 501);
+    let mut c = s.anonymous();
+    c.expect("TYPE I", 200);
+    assert_eq!(c.expect("SIZE f.bin", 213).lines, ["213 123457"]);
+    assert_eq!(c.expect("SIZE /f.bin", 213).lines, ["213 123457"]);
+    c.expect("SIZE missing", 550);
+    c.expect("SIZE d", 550);
+    c.expect("SIZE", 501);
 }
 
 #[test]
@@ -373,27 +373,27 @@ fn mdtm_is_utc_yyyymmddhhmmss() {
     let s = Server::start(&["-a"]);
     let p = s.put("f.txt", b"x");
     set_mtime(&p, 1_614_834_367); // 2021-03-04 05:06:07 UTC
-    let mut c = s.anon();
-    assert_eq!(c.ok("MDTM f.txt", 213).lines, ["213 20210304050607"]);
-    c.ok("MDTM missing", 550);
+    let mut c = s.anonymous();
+    assert_eq!(c.expect("MDTM f.txt", 213).lines, ["213 20210304050607"]);
+    c.expect("MDTM missing", 550);
 }
 
 #[test]
 fn mfmt_sets_modification_time() {
     let s = Server::start(&["-a", "-w"]);
     let p = s.put("f.txt", b"x");
-    let mut c = s.anon();
-    let r = c.ok("MFMT 20200102030405 f.txt", 213);
+    let mut c = s.anonymous();
+    let r = c.expect("MFMT 20200102030405 f.txt", 213);
     assert!(
         r.lines[0].starts_with("213 Modify=20200102030405;"),
         "{:?}",
         r.lines
     );
     assert_eq!(mtime(&p), 1_577_934_245);
-    assert_eq!(c.ok("MDTM f.txt", 213).lines, ["213 20200102030405"]);
-    c.ok("MFMT 20200102030405 missing", 550);
-    c.ok("MFMT 2020 f.txt", 501);
-    c.ok("MFMT 20201302030405 f.txt", 501);
+    assert_eq!(c.expect("MDTM f.txt", 213).lines, ["213 20200102030405"]);
+    c.expect("MFMT 20200102030405 missing", 550);
+    c.expect("MFMT 2020 f.txt", 501);
+    c.expect("MFMT 20201302030405 f.txt", 501);
 }
 
 #[test]
@@ -401,23 +401,23 @@ fn rnfr_rnto_renames_files_and_directories() {
     let s = Server::start(&["-a", "-w"]);
     s.put("a.txt", b"A");
     fs::create_dir(s.path("dir")).unwrap();
-    let mut c = s.anon();
-    c.ok("RNFR a.txt", 350);
-    c.ok("RNTO dir/b.txt", 250);
+    let mut c = s.anonymous();
+    c.expect("RNFR a.txt", 350);
+    c.expect("RNTO dir/b.txt", 250);
     assert!(!s.path("a.txt").exists());
     assert_eq!(fs::read(s.path("dir/b.txt")).unwrap(), b"A");
-    c.ok("RNFR dir", 350);
-    c.ok("RNTO dir2", 250);
+    c.expect("RNFR dir", 350);
+    c.expect("RNTO dir2", 250);
     assert!(s.path("dir2/b.txt").is_file());
-    c.ok("RNFR missing", 550);
-    c.ok("RNTO x", 503);
+    c.expect("RNFR missing", 550);
+    c.expect("RNTO x", 503);
 }
 
 #[test]
 fn rnto_without_rnfr_is_503() {
     let s = Server::start(&["-a", "-w"]);
-    let mut c = s.anon();
-    c.ok("RNTO x", 503);
+    let mut c = s.anonymous();
+    c.expect("RNTO x", 503);
 }
 
 #[test]
@@ -425,11 +425,11 @@ fn dele_files_only() {
     let s = Server::start(&["-a", "-w"]);
     s.put("f", b"1");
     fs::create_dir(s.path("d")).unwrap();
-    let mut c = s.anon();
-    c.ok("DELE f", 250);
+    let mut c = s.anonymous();
+    c.expect("DELE f", 250);
     assert!(!s.path("f").exists());
-    c.ok("DELE f", 550);
-    c.ok("DELE d", 550);
+    c.expect("DELE f", 550);
+    c.expect("DELE d", 550);
     assert!(s.path("d").is_dir());
 }
 
@@ -437,33 +437,33 @@ fn dele_files_only() {
 fn site_chmod() {
     let s = Server::start(&["-a", "-w"]);
     let p = s.put("f", b"1");
-    let mut c = s.anon();
-    c.ok("SITE CHMOD 644 f", 200);
+    let mut c = s.anonymous();
+    c.expect("SITE CHMOD 644 f", 200);
     assert_eq!(mode_of(&p), 0o644);
-    c.ok("site chmod 0600 f", 200);
+    c.expect("site chmod 0600 f", 200);
     assert_eq!(mode_of(&p), 0o600);
-    c.ok("SITE CHMOD 755 missing", 550);
-    c.ok("SITE CHMOD 99z f", 501);
-    c.ok("SITE CHMOD 644", 501);
+    c.expect("SITE CHMOD 755 missing", 550);
+    c.expect("SITE CHMOD 99z f", 501);
+    c.expect("SITE CHMOD 644", 501);
     assert_eq!(mode_of(&p), 0o600);
 }
 
 #[test]
 fn rest_takes_an_offset() {
     let s = Server::start(&["-a"]);
-    let mut c = s.anon();
-    c.ok("REST 0", 350);
-    c.ok("REST 100", 350);
-    c.ok("REST 4294967300", 350);
-    c.ok("REST abc", 501);
-    c.ok("REST -5", 501);
+    let mut c = s.anonymous();
+    c.expect("REST 0", 350);
+    c.expect("REST 100", 350);
+    c.expect("REST 4294967300", 350);
+    c.expect("REST abc", 501);
+    c.expect("REST -5", 501);
 }
 
 #[test]
 fn stat_without_argument_is_211_multiline_status() {
     let s = Server::start(&["-a"]);
-    let mut c = s.anon();
-    let r = c.ok("STAT", 211);
+    let mut c = s.anonymous();
+    let r = c.expect("STAT", 211);
     assert!(r.lines.len() >= 2, "multi-line: {:?}", r.lines);
     assert!(r.lines[0].starts_with("211-"), "{:?}", r.lines);
     assert!(r.lines.last().unwrap().starts_with("211 "), "{:?}", r.lines);
@@ -474,8 +474,8 @@ fn stat_with_path_is_213_listing_over_control() {
     let s = Server::start(&["-a"]);
     s.put("dir/one.txt", b"1");
     s.put("dir/two.txt", b"22");
-    let mut c = s.anon();
-    let r = c.ok("STAT dir", 213);
+    let mut c = s.anonymous();
+    let r = c.expect("STAT dir", 213);
     assert!(r.lines[0].starts_with("213-"), "{:?}", r.lines);
     assert!(r.lines.last().unwrap().starts_with("213 "), "{:?}", r.lines);
     let body = r.text();
@@ -487,18 +487,18 @@ fn stat_with_path_is_213_listing_over_control() {
         .find(|l| l.ends_with(" two.txt"))
         .expect("two.txt line");
     assert!(line.trim_start().starts_with("-rw"), "{line:?}");
-    c.ok("STAT missing", 550);
+    c.expect("STAT missing", 550);
 }
 
 #[test]
 fn epsv_variants_and_epsv_all() {
     let s = Server::start(&["-a"]);
-    let mut c = s.anon();
-    let r = c.ok("EPSV 1", 229);
+    let mut c = s.anonymous();
+    let r = c.expect("EPSV 1", 229);
     parse_229(&r.lines[0]);
-    c.ok("EPSV 2", 522);
-    c.ok("EPSV 3", 522);
-    c.ok("EPSV ALL", 200);
+    c.expect("EPSV 2", 522);
+    c.expect("EPSV 3", 522);
+    c.expect("EPSV ALL", 200);
     for refused in ["PASV", "PORT 127,0,0,1,200,10", "EPRT |1|127.0.0.1|51210|"] {
         let r = c.cmd(refused);
         assert!(
@@ -515,23 +515,23 @@ fn epsv_variants_and_epsv_all() {
 #[test]
 fn port_and_eprt_syntax_errors() {
     let s = Server::start(&["-a"]);
-    let mut c = s.anon();
-    c.ok("PORT 1,2,3", 501);
-    c.ok("PORT 127,0,0,1,300,1", 501);
-    c.ok("PORT", 501);
-    c.ok("EPRT |3|127.0.0.1|5000|", 522);
-    c.ok("EPRT garbage", 501);
-    c.ok("EPRT |1|127.0.0.1|notaport|", 501);
-    c.ok("NOOP", 200);
+    let mut c = s.anonymous();
+    c.expect("PORT 1,2,3", 501);
+    c.expect("PORT 127,0,0,1,300,1", 501);
+    c.expect("PORT", 501);
+    c.expect("EPRT |3|127.0.0.1|5000|", 522);
+    c.expect("EPRT garbage", 501);
+    c.expect("EPRT |1|127.0.0.1|notaport|", 501);
+    c.expect("NOOP", 200);
 }
 
 #[test]
 fn abor_with_no_transfer_is_225_or_226() {
     let s = Server::start(&["-a"]);
-    let mut c = s.anon();
+    let mut c = s.anonymous();
     let r = c.cmd("ABOR");
     assert!(r.code == 225 || r.code == 226, "{:?}", r.lines);
-    c.ok("NOOP", 200);
+    c.expect("NOOP", 200);
 }
 
 #[test]
@@ -539,35 +539,35 @@ fn quit_is_answered_in_each_of_many_sessions_in_a_row() {
     let s = Server::start(&["-a"]);
     for i in 0..40 {
         let mut c = s.connect();
-        c.ok("USER anonymous", 331);
-        c.ok("PASS x", 230);
-        c.ok("PWD", 257);
+        c.expect("USER anonymous", 331);
+        c.expect("PASS x", 230);
+        c.expect("PWD", 257);
         c.send("QUIT");
         let r = c.try_reply();
         assert!(
             matches!(&r, Some(r) if r.code == 221),
             "session {i}: QUIT got {r:?}"
         );
-        assert!(c.read_to_close().is_some(), "session {i} closed");
+        assert!(c.wait_closed(IO_TIMEOUT).is_ok(), "session {i} closed");
     }
 }
 
 #[test]
 fn quit_replies_221_and_closes() {
     let s = Server::start(&["-a"]);
-    let mut c = s.anon();
-    c.ok("QUIT", 221);
-    assert_eq!(c.read_to_close().expect("closed"), b"");
+    let mut c = s.anonymous();
+    c.expect("QUIT", 221);
+    assert_eq!(c.wait_closed(IO_TIMEOUT).expect("closed"), b"");
 }
 
 #[test]
 fn transfer_command_without_data_connection_setup_is_425_or_503() {
     let s = Server::start(&["-a"]);
     s.put("f", b"x");
-    let mut c = s.anon();
+    let mut c = s.anonymous();
     let r = c.cmd("RETR f");
     assert!(r.code == 425 || r.code == 503, "{:?}", r.lines);
     let r = c.cmd("LIST");
     assert!(r.code == 425 || r.code == 503, "{:?}", r.lines);
-    c.ok("NOOP", 200);
+    c.expect("NOOP", 200);
 }

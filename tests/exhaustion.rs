@@ -5,7 +5,7 @@
 //! `disk_full_during_stor_gets_452_and_the_session_survives` mounts a 1 MiB tmpfs: it needs
 //! root (the CI runs the suite as root) and fails, saying so, when the mount is refused.
 
-mod hardening_support;
+mod common;
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -17,9 +17,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use hardening_support::{
-    parse_pasv, pattern, set_linger_zero, Client, Server, TempDir, BIN, IO_TIMEOUT,
-};
+use common::{parse_227, pattern, set_linger_zero, Client, Server, TempDir, BIN, IO_TIMEOUT};
 
 // ---- (a) out of descriptors -------------------------------------------------------------
 
@@ -43,10 +41,9 @@ fn server_with_fd_limit(root: &Path, limit: libc::rlim_t) -> Server {
     }
     Server::start_command(
         cmd,
+        root,
         &[
             "--anonymous",
-            "--root",
-            root.to_str().unwrap(),
             "--max-clients",
             "1000",
             "--max-per-ip",
@@ -74,7 +71,7 @@ fn out_of_descriptors_pauses_accepting_without_spinning_and_recovers() {
     // (backlog); the server accepts until EMFILE.
     let extra: Vec<TcpStream> = (0..60)
         .map(|i| {
-            TcpStream::connect_timeout(&server.addr, IO_TIMEOUT)
+            TcpStream::connect_timeout(&server.addr(), IO_TIMEOUT)
                 .unwrap_or_else(|e| panic!("extra client {i}: {e}"))
         })
         .collect();
@@ -136,7 +133,7 @@ fn out_of_descriptors_pauses_accepting_without_spinning_and_recovers() {
             "no new client served 15 s after descriptors were freed; log tail:\n{}",
             tail(&server.log_text(), 20)
         );
-        let mut c = Client::connect(server.addr);
+        let mut c = Client::connect_raw(server.addr());
         c.set_read_timeout(Duration::from_secs(2));
         match c.read_reply() {
             Ok(reply) if reply.code == 220 => break c,
@@ -146,10 +143,10 @@ fn out_of_descriptors_pauses_accepting_without_spinning_and_recovers() {
     fresh.set_read_timeout(IO_TIMEOUT);
     fresh.expect("USER anonymous", 331);
     fresh.expect("PASS x", 230);
-    assert_eq!(fresh.retr(b"hello.txt").unwrap(), b"hello\n");
-    assert!(fresh.listing("LIST").unwrap().contains("hello.txt"));
+    assert_eq!(fresh.try_retr(b"hello.txt").unwrap(), b"hello\n");
+    assert!(fresh.try_listing("LIST").unwrap().contains("hello.txt"));
     for s in sessions.iter_mut() {
-        assert_eq!(s.retr(b"hello.txt").unwrap(), b"hello\n");
+        assert_eq!(s.try_retr(b"hello.txt").unwrap(), b"hello\n");
     }
     // Every extra connection is gone: the descriptors are back to the baseline plus the four
     // sessions still open.
@@ -206,11 +203,11 @@ fn disk_full_during_stor_gets_452_and_the_session_survives() {
     let mnt = base.mkdir("mnt");
     let mount = Mount::tmpfs(mnt.clone(), "1m");
     std::fs::set_permissions(&mnt, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    let server = Server::start(&["--anonymous", "--writable", "--root", mnt.to_str().unwrap()]);
+    let server = Server::start_in(&mnt, &["--anonymous", "--writable"]);
     let mut other = server.anonymous();
     other.expect("TYPE I", 200);
     let small = pattern(1000, 5);
-    other.stor(b"small.bin", &small).unwrap();
+    other.try_stor(b"small.bin", &small).unwrap();
 
     let mut filler = server.anonymous();
     filler.expect("TYPE I", 200);
@@ -228,15 +225,15 @@ fn disk_full_during_stor_gets_452_and_the_session_survives() {
     );
     // The session survives.
     filler.expect("NOOP", 200);
-    let listing = filler.listing("LIST").expect("LIST after a full disk");
+    let listing = filler.try_listing("LIST").expect("LIST after a full disk");
     assert!(listing.contains("small.bin"), "{listing}");
     // The other session was not affected.
     other.expect("NOOP", 200);
-    assert_eq!(other.retr(b"small.bin").unwrap(), small);
+    assert_eq!(other.try_retr(b"small.bin").unwrap(), small);
     // Space freed: uploads work again in the same session.
     filler.expect("DELE big.bin", 250);
-    filler.stor(b"again.bin", &small).unwrap();
-    assert_eq!(filler.retr(b"again.bin").unwrap(), small);
+    filler.try_stor(b"again.bin", &small).unwrap();
+    assert_eq!(filler.try_retr(b"again.bin").unwrap(), small);
     assert_eq!(server.log_count("internal error"), 0);
     drop(server);
     drop(mount);
@@ -385,7 +382,7 @@ fn abandoned_session(
             c.login()?;
             let reply = c.cmd("PASV", "227")?;
             if rng.coin() {
-                let data = TcpStream::connect(parse_pasv(&reply).expect("227"))?;
+                let data = TcpStream::connect(SocketAddr::from(parse_227(&reply)))?;
                 if rng.coin() {
                     vanish(data, rng);
                 } else {
@@ -398,7 +395,7 @@ fn abandoned_session(
             c.login()?;
             c.cmd("TYPE I", "200")?;
             let reply = c.cmd("PASV", "227")?;
-            let mut data = TcpStream::connect(parse_pasv(&reply).expect("227"))?;
+            let mut data = TcpStream::connect(SocketAddr::from(parse_227(&reply)))?;
             data.set_read_timeout(Some(IO_TIMEOUT))?;
             c.cmd("RETR file.bin", "150")?;
             let mut chunk = vec![0u8; rng.below(64 * 1024) as usize + 1];
@@ -414,7 +411,7 @@ fn abandoned_session(
             c.login()?;
             c.cmd("TYPE I", "200")?;
             let reply = c.cmd("PASV", "227")?;
-            let mut data = TcpStream::connect(parse_pasv(&reply).expect("227"))?;
+            let mut data = TcpStream::connect(SocketAddr::from(parse_227(&reply)))?;
             c.cmd(&format!("STOR upload-{tag}.bin"), "150")?;
             data.write_all(&pattern(rng.below(48 * 1024) as usize + 1, tag as u64))?;
             if rng.coin() {
@@ -464,20 +461,21 @@ fn abandoned_session(
 fn ten_thousand_vanishing_peers_leak_no_descriptor_or_session() {
     let root = TempDir::new("exhaust-vanish");
     root.write("file.bin", &pattern(FILE_BYTES, 9));
-    let server = Server::start(&[
-        "--anonymous",
-        "--writable",
-        "--root",
-        root.path().to_str().unwrap(),
-        "--max-clients",
-        "10000",
-        "--max-per-ip",
-        "10000",
-        // Debug logging: a session that leaks shows its whole story in the failure message.
-        "-v",
-    ]);
+    let server = Server::start_in(
+        root.path(),
+        &[
+            "--anonymous",
+            "--writable",
+            "--max-clients",
+            "10000",
+            "--max-per-ip",
+            "10000",
+            // Debug logging: a session that leaks shows its whole story in the failure message.
+            "-v",
+        ],
+    );
     let baseline = server.fd_count();
-    let addr = server.addr;
+    let addr = server.addr();
     let started = Instant::now();
     let next = Arc::new(AtomicUsize::new(0));
     let failures = Arc::new(AtomicUsize::new(0));
@@ -553,7 +551,7 @@ fn ten_thousand_vanishing_peers_leak_no_descriptor_or_session() {
     assert_eq!(server.log_count("internal error"), 0);
     // Still serving.
     let mut c = server.anonymous();
-    assert_eq!(c.retr(b"file.bin").unwrap().len(), FILE_BYTES);
+    assert_eq!(c.try_retr(b"file.bin").unwrap().len(), FILE_BYTES);
 }
 
 /// The log lines of up to `max` sessions that were opened and never closed (slab keys are

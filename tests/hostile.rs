@@ -4,21 +4,21 @@
 //! Only `a_connection_that_never_logs_in_is_closed_after_the_login_timeout` is slow (30 s, the
 //! server's fixed login timeout); every other test takes a few seconds at most.
 
-mod hardening_support;
+mod common;
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
-use hardening_support::{
-    connect_from, pattern, read_until_closed, set_linger_zero, set_send_buffer, Client, Reply,
-    Server, TempDir,
+use common::{
+    pattern, read_until_closed, set_linger_zero, set_send_buffer, tcp_connect_from, Client, Reply,
+    Server, TempDir, IO_TIMEOUT,
 };
 
 fn serve(root: &TempDir, extra: &[&str]) -> Server {
-    let mut args = vec!["--anonymous", "--root", root.path().to_str().unwrap()];
+    let mut args = vec!["--anonymous"];
     args.extend_from_slice(extra);
-    Server::start(&args)
+    Server::start_in(root.path(), &args)
 }
 
 /// A NOOP round trip on `client`, timed.
@@ -87,7 +87,7 @@ fn resets_during_a_login_delay_free_their_session_slots() {
     // are due 0.5 s after their PASS, when each session finds the reset and must close.
     for wave in 0..4 {
         for i in 0..10 {
-            let mut guesser = Client::connect(server.addr);
+            let mut guesser = Client::connect_raw(server.addr());
             let greeting = guesser.reply();
             assert_eq!(
                 greeting.code, 220,
@@ -353,7 +353,7 @@ fn a_client_that_never_reads_its_data_is_cut_at_the_data_timeout() {
             client.expect("RETR big.bin", 150);
             (data, start)
         } else {
-            let addr = client.pasv();
+            let addr = client.pasv_addr();
             let start = Instant::now();
             client.expect("RETR big.bin", 150);
             (TcpStream::connect(addr).unwrap(), start)
@@ -373,7 +373,7 @@ fn a_client_that_never_reads_its_data_is_cut_at_the_data_timeout() {
         client.expect("NOOP", 200);
         drop(data);
     }
-    assert_eq!(client.retr(b"missing").unwrap_err().code, 550);
+    assert_eq!(client.try_retr(b"missing").unwrap_err().code, 550);
 }
 
 /// NOOP keeps nothing alive: a client sending one every 0.5 s still meets --idle-timeout 2.
@@ -464,7 +464,7 @@ fn a_tls_client_hello_closes_the_session_at_once() {
     assert!(rest.is_empty(), "{:?}", String::from_utf8_lossy(&rest));
     assert!(start.elapsed() < Duration::from_secs(1));
     // Before reading anything, as a TLS client does: the 220, then nothing but EOF.
-    let mut raw = TcpStream::connect(server.addr).unwrap();
+    let mut raw = TcpStream::connect(server.addr()).unwrap();
     raw.write_all(&hello).unwrap();
     let mut got = Vec::new();
     assert!(read_until_closed(&mut raw, Duration::from_secs(3), &mut got).is_ok());
@@ -489,7 +489,9 @@ fn list_dash_r_lists_only_the_one_directory() {
     let server = serve(&root, &[]);
     let mut c = server.anonymous();
     for line in ["LIST -R", "LIST -laR", "LIST -R /", "LIST -a -R", "NLST -R"] {
-        let listing = c.listing(line).unwrap_or_else(|r| panic!("{line}: {r:?}"));
+        let listing = c
+            .try_listing(line)
+            .unwrap_or_else(|r| panic!("{line}: {r:?}"));
         let lines: Vec<&str> = listing.lines().collect();
         assert_eq!(lines.len(), 2, "{line}: {listing:?}");
         assert!(
@@ -500,7 +502,7 @@ fn list_dash_r_lists_only_the_one_directory() {
             assert!(!listing.contains(deeper), "{line} went deeper: {listing}");
         }
     }
-    let listing = c.listing("LIST -R a").unwrap();
+    let listing = c.try_listing("LIST -R a").unwrap();
     assert_eq!(listing.lines().count(), 2, "{listing}");
     assert!(
         listing.contains("in_a.txt") && !listing.contains("in_b"),
@@ -510,7 +512,7 @@ fn list_dash_r_lists_only_the_one_directory() {
     let stat = c.cmd("STAT -R a");
     assert_eq!(stat.code, 213, "{stat:?}");
     assert!(
-        stat.text.contains("in_a.txt") && !stat.text.contains("in_b"),
+        stat.text().contains("in_a.txt") && !stat.text().contains("in_b"),
         "{stat:?}"
     );
 }
@@ -600,14 +602,14 @@ fn a_data_connection_from_another_address_is_dropped_and_the_client_still_transf
     let mut c = server.anonymous();
     c.expect("TYPE I", 200);
     for intruder_first in [true, false] {
-        let addr: SocketAddr = c.pasv();
+        let addr: SocketAddr = c.pasv_addr();
         let mut intruder = None;
         if intruder_first {
-            intruder = Some(connect_from(Ipv4Addr::new(127, 0, 0, 2), addr).expect("connect"));
+            intruder = Some(tcp_connect_from(Ipv4Addr::new(127, 0, 0, 2), addr).expect("connect"));
         }
         c.expect("RETR f.bin", 150);
         if !intruder_first {
-            intruder = Some(connect_from(Ipv4Addr::new(127, 0, 0, 2), addr).expect("connect"));
+            intruder = Some(tcp_connect_from(Ipv4Addr::new(127, 0, 0, 2), addr).expect("connect"));
         }
         let mut intruder = intruder.unwrap();
         let mut stolen = Vec::new();
@@ -631,7 +633,7 @@ fn a_data_connection_from_another_address_is_dropped_and_the_client_still_transf
 fn poll_reply(client: &mut Client, wait: Duration) -> Option<Reply> {
     client.set_read_timeout(wait);
     let result = client.read_reply();
-    client.set_read_timeout(hardening_support::IO_TIMEOUT);
+    client.set_read_timeout(IO_TIMEOUT);
     match result {
         Ok(reply) => Some(reply),
         Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => None,

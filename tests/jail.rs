@@ -21,13 +21,13 @@
 //!     loop_a -> loop_b, loop_b -> loop_a, self_loop -> self_loop
 //! ```
 
-mod hardening_support;
+mod common;
 
 use std::io::Read;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use hardening_support::{pattern, snapshot, Client, Server, TempDir};
+use common::{pattern, snapshot, Client, Server, TempDir};
 
 const SECRET: &[u8] = b"SECRET: outside the root\n";
 const INSIDE: &[u8] = b"INSIDE the root\n";
@@ -73,12 +73,7 @@ impl Layout {
     }
 
     fn serve(&self) -> Server {
-        Server::start(&[
-            "--anonymous",
-            "--writable",
-            "--root",
-            self.root.to_str().unwrap(),
-        ])
+        Server::start_in(&self.root, &["--anonymous", "--writable"])
     }
 
     /// Everything outside the root: `outside/` and `top.txt`, with contents.
@@ -98,11 +93,11 @@ fn refused(client: &mut Client, line: &[u8]) {
         "{:?} -> {reply:?}",
         String::from_utf8_lossy(line)
     );
-    assert!(!reply.text.contains("SECRET"), "{reply:?}");
+    assert!(!reply.text().contains("SECRET"), "{reply:?}");
 }
 
 fn retr_refused(client: &mut Client, path: &str) {
-    match client.retr(path.as_bytes()) {
+    match client.try_retr(path.as_bytes()) {
         Ok(bytes) => panic!(
             "RETR {path} served {} bytes: {:?}",
             bytes.len(),
@@ -113,7 +108,7 @@ fn retr_refused(client: &mut Client, path: &str) {
 }
 
 fn list_refused(client: &mut Client, line: &str) {
-    match client.listing(line) {
+    match client.try_listing(line) {
         Ok(text) => panic!("{line} listed {text:?}"),
         Err(reply) => assert_eq!(reply.code, 550, "{line} -> {reply:?}"),
     }
@@ -121,7 +116,7 @@ fn list_refused(client: &mut Client, line: &str) {
 
 fn pwd(client: &mut Client) -> String {
     let reply = client.expect("PWD", 257);
-    reply.text
+    reply.text()
 }
 
 /// Every read command on paths through a symlink that points out of the root, by an absolute
@@ -155,7 +150,7 @@ fn symlink_to_an_absolute_path_outside_is_not_followed() {
         }
     }
     // The links themselves are entries of the root, shown as links, not as their targets.
-    let listing = c.listing("LIST").expect("LIST /");
+    let listing = c.try_listing("LIST").expect("LIST /");
     assert!(listing.contains("etc_link -> /etc"), "{listing}");
     assert!(!listing.contains("SECRET"), "{listing}");
     assert_eq!(layout.outside_snapshot(), before);
@@ -202,7 +197,7 @@ fn symlink_loops_are_refused_without_hanging() {
         refused(&mut c, format!("MDTM {name}").as_bytes());
         list_refused(&mut c, &format!("LIST {name}"));
         // An upload through a loop creates nothing.
-        match c.stor(name.as_bytes(), b"data") {
+        match c.try_stor(name.as_bytes(), b"data") {
             Ok(()) => panic!("STOR {name} succeeded"),
             Err(reply) => assert_eq!(reply.code, 550, "STOR {name} -> {reply:?}"),
         }
@@ -211,7 +206,7 @@ fn symlink_loops_are_refused_without_hanging() {
     c.expect("NOOP", 200);
     // Another session is served: the loop did not stall the server.
     let mut other = server.anonymous();
-    assert_eq!(other.retr(b"inside.txt").unwrap(), INSIDE);
+    assert_eq!(other.try_retr(b"inside.txt").unwrap(), INSIDE);
 }
 
 /// `..` leading, in the middle, trailing, alone, after `/`, and more `..` than components:
@@ -263,22 +258,22 @@ fn dotdot_in_every_position_stays_at_the_root() {
     }
     // Climbing then naming an inside file reaches the inside file (clamped at the root).
     for path in ["../inside.txt", "/../../inside.txt", "dir/../../inside.txt"] {
-        assert_eq!(c.retr(path.as_bytes()).unwrap(), INSIDE, "RETR {path}");
+        assert_eq!(c.try_retr(path.as_bytes()).unwrap(), INSIDE, "RETR {path}");
     }
     // From a subdirectory, `..` leads back to the root, then no further.
     c.expect("CWD dir/sub", 250);
-    assert_eq!(c.retr(b"../../inside.txt").unwrap(), INSIDE);
-    assert_eq!(c.retr(b"../../../../inside.txt").unwrap(), INSIDE);
+    assert_eq!(c.try_retr(b"../../inside.txt").unwrap(), INSIDE);
+    assert_eq!(c.try_retr(b"../../../../inside.txt").unwrap(), INSIDE);
     retr_refused(&mut c, "../../../top.txt");
-    let listing = c.listing("LIST ../../..").expect("LIST ../../..");
+    let listing = c.try_listing("LIST ../../..").expect("LIST ../../..");
     assert!(listing.contains("inside.txt"), "{listing}");
     assert!(!listing.contains("top.txt"), "{listing}");
     c.expect("CWD /", 250);
     // Writes that climb land inside the root, never beside it.
     let reply = c.expect("MKD ../escaped_dir", 257);
-    assert!(reply.text.contains("\"/escaped_dir\""), "{reply:?}");
+    assert!(reply.text().contains("\"/escaped_dir\""), "{reply:?}");
     assert!(layout.root.join("escaped_dir").is_dir());
-    c.stor(b"../../escaped.txt", b"stored").unwrap();
+    c.try_stor(b"../../escaped.txt", b"stored").unwrap();
     assert_eq!(
         std::fs::read(layout.root.join("escaped.txt")).unwrap(),
         b"stored"
@@ -322,7 +317,7 @@ fn absolute_paths_are_resolved_inside_the_root() {
     list_refused(&mut c, "LIST /etc");
     // Writes to the outside directory's real path need that path to exist inside: it does not.
     let target = format!("{}/planted.txt", layout.outside.display());
-    match c.stor(target.as_bytes(), b"planted") {
+    match c.try_stor(target.as_bytes(), b"planted") {
         Ok(()) => panic!("STOR {target} succeeded"),
         Err(reply) => assert_eq!(reply.code, 550, "{reply:?}"),
     }
@@ -331,10 +326,10 @@ fn absolute_paths_are_resolved_inside_the_root() {
         format!("MKD {}/newdir", layout.outside.display()).as_bytes(),
     );
     // Absolute paths inside the root work.
-    assert_eq!(c.retr(b"/inside.txt").unwrap(), INSIDE);
-    assert_eq!(c.retr(b"/dir/file.txt").unwrap(), DIR_FILE);
+    assert_eq!(c.try_retr(b"/inside.txt").unwrap(), INSIDE);
+    assert_eq!(c.try_retr(b"/dir/file.txt").unwrap(), DIR_FILE);
     c.expect("CWD /dir/sub", 250);
-    assert_eq!(c.retr(b"/inside.txt").unwrap(), INSIDE);
+    assert_eq!(c.try_retr(b"/inside.txt").unwrap(), INSIDE);
     assert_eq!(layout.outside_snapshot(), before);
 }
 
@@ -393,20 +388,20 @@ fn control_bytes_in_names_are_confined_and_harmless() {
         let content = format!("content {byte}\n").into_bytes();
         let mkd = c.cmd_bytes(&[b"MKD ".as_slice(), &dir].concat());
         assert_eq!(mkd.code, 257, "MKD with byte {byte:#04x} -> {mkd:?}");
-        c.stor(&file, &content)
+        c.try_stor(&file, &content)
             .unwrap_or_else(|r| panic!("STOR with byte {byte:#04x} -> {r:?}"));
         let size = c.cmd_bytes(&[b"SIZE ".as_slice(), &file].concat());
         assert_eq!(
-            size.text,
+            size.text(),
             format!("213 {}", content.len()),
             "byte {byte:#04x}"
         );
-        assert_eq!(c.retr(&file).unwrap(), content, "byte {byte:#04x}");
+        assert_eq!(c.try_retr(&file).unwrap(), content, "byte {byte:#04x}");
         // Inside the directory too, then climbing out of it with the name in the path.
         let nested = [dir.as_slice(), b"/", &file].concat();
-        c.stor(&nested, &content).unwrap();
+        c.try_stor(&nested, &content).unwrap();
         let up = [dir.as_slice(), b"/../../..", b"/", &file].concat();
-        assert_eq!(c.retr(&up).unwrap(), content, "byte {byte:#04x}");
+        assert_eq!(c.try_retr(&up).unwrap(), content, "byte {byte:#04x}");
         let rnfr = c.cmd_bytes(&[b"RNFR ".as_slice(), &file].concat());
         assert_eq!(rnfr.code, 350, "byte {byte:#04x}: {rnfr:?}");
         let rnto = c.cmd_bytes(&[b"RNTO ".as_slice(), &renamed].concat());
@@ -437,7 +432,7 @@ fn control_bytes_in_names_are_confined_and_harmless() {
         assert_eq!(pwd(&mut c), "257 \"/\" is the current directory.");
         retr_refused(&mut c, &format!("{}../top.txt", byte as char));
     }
-    let listing = c.listing("LIST").expect("LIST");
+    let listing = c.try_listing("LIST").expect("LIST");
     assert!(listing.contains("inside.txt"), "{listing}");
     c.expect("NOOP", 200);
     assert!(server.log_count("panicked") == 0, "{}", server.log_text());
@@ -453,7 +448,7 @@ fn names_over_name_max_are_refused() {
     let mut c = server.anonymous();
     let ok = "n".repeat(255);
     c.expect(&format!("MKD {ok}"), 257);
-    c.stor(format!("{ok}/f").as_bytes(), b"x").unwrap();
+    c.try_stor(format!("{ok}/f").as_bytes(), b"x").unwrap();
     for len in [256, 300, 1000, 4000] {
         let long = "n".repeat(len);
         let long_codes = [550, 553];
@@ -475,15 +470,15 @@ fn names_over_name_max_are_refused() {
         check(&mut c, format!("SIZE dir/{long}/file.txt"));
         c.expect("RNFR inside.txt", 350);
         check(&mut c, format!("RNTO {long}"));
-        match c.stor(long.as_bytes(), b"x") {
+        match c.try_stor(long.as_bytes(), b"x") {
             Ok(()) => panic!("STOR of a {len}-byte name succeeded"),
             Err(reply) => assert!(reply.is(&long_codes), "STOR -> {reply:?}"),
         }
-        match c.retr(long.as_bytes()) {
+        match c.try_retr(long.as_bytes()) {
             Ok(_) => panic!("RETR of a {len}-byte name succeeded"),
             Err(reply) => assert!(reply.is(&long_codes), "RETR -> {reply:?}"),
         }
-        match c.listing(&format!("LIST {long}")) {
+        match c.try_listing(&format!("LIST {long}")) {
             Ok(text) => panic!("LIST of a {len}-byte name listed {text:?}"),
             Err(reply) => assert!(reply.is(&long_codes), "LIST -> {reply:?}"),
         }
@@ -531,24 +526,24 @@ fn paths_over_path_max_are_refused() {
         assert!(reply.is(&over), "{}... -> {reply:?}", &line[..10]);
     }
     for path in [component.clone(), format!("{component}/{component}")] {
-        match c.stor(path.as_bytes(), b"deep") {
+        match c.try_stor(path.as_bytes(), b"deep") {
             Ok(()) => panic!("STOR beyond PATH_MAX succeeded"),
             Err(reply) => assert!(reply.is(&over), "STOR -> {reply:?}"),
         }
-        match c.retr(path.as_bytes()) {
+        match c.try_retr(path.as_bytes()) {
             Ok(_) => panic!("RETR beyond PATH_MAX succeeded"),
             Err(reply) => assert!(reply.is(&over), "RETR -> {reply:?}"),
         }
-        match c.listing(&format!("LIST {path}")) {
+        match c.try_listing(&format!("LIST {path}")) {
             Ok(text) => panic!("LIST beyond PATH_MAX listed {text:?}"),
             Err(reply) => assert!(reply.is(&over), "LIST -> {reply:?}"),
         }
     }
     // Short names still fit (4,020 + 1 + 10 < 4,096) and the session still works.
-    c.stor(b"short.txt", b"deep").unwrap();
-    assert_eq!(c.retr(b"short.txt").unwrap(), b"deep");
+    c.try_stor(b"short.txt", b"deep").unwrap();
+    assert_eq!(c.try_retr(b"short.txt").unwrap(), b"deep");
     c.expect("CWD /", 250);
-    assert_eq!(c.retr(b"inside.txt").unwrap(), INSIDE);
+    assert_eq!(c.try_retr(b"inside.txt").unwrap(), INSIDE);
 }
 
 /// A RETR through a symlink opens the file once: swapping the link to point outside while the
@@ -632,7 +627,7 @@ fn symlink_flipping_between_inside_and_outside_never_leaks() {
             break;
         }
         if i % 3 == 0 {
-            match c.retr(b"flip/file.txt") {
+            match c.try_retr(b"flip/file.txt") {
                 Ok(bytes) => {
                     assert_eq!(bytes, DIR_FILE, "RETR through the flipping link");
                     served += 1;
@@ -646,7 +641,7 @@ fn symlink_flipping_between_inside_and_outside_never_leaks() {
             let reply = c.cmd("SIZE flip/file.txt");
             match reply.code {
                 213 => {
-                    assert_eq!(reply.text, format!("213 {}", DIR_FILE.len()));
+                    assert_eq!(reply.text(), format!("213 {}", DIR_FILE.len()));
                     served += 1;
                 }
                 550 => refusals += 1,
@@ -667,24 +662,27 @@ fn symlinks_that_stay_inside_keep_working() {
     let layout = Layout::new("jail-inside");
     let server = layout.serve();
     let mut c = server.anonymous();
-    assert_eq!(c.retr(b"in_file").unwrap(), INSIDE);
-    assert_eq!(c.retr(b"dir/sub/back").unwrap(), INSIDE);
-    assert_eq!(c.retr(b"in_dir/file.txt").unwrap(), DIR_FILE);
-    assert_eq!(c.retr(b"dir/up/inside.txt").unwrap(), INSIDE);
-    assert_eq!(c.cmd("SIZE in_file").text, format!("213 {}", INSIDE.len()));
+    assert_eq!(c.try_retr(b"in_file").unwrap(), INSIDE);
+    assert_eq!(c.try_retr(b"dir/sub/back").unwrap(), INSIDE);
+    assert_eq!(c.try_retr(b"in_dir/file.txt").unwrap(), DIR_FILE);
+    assert_eq!(c.try_retr(b"dir/up/inside.txt").unwrap(), INSIDE);
+    assert_eq!(
+        c.cmd("SIZE in_file").text(),
+        format!("213 {}", INSIDE.len())
+    );
     assert_eq!(c.cmd("MDTM dir/sub/back").code, 213);
-    let listing = c.listing("LIST in_dir").unwrap();
+    let listing = c.try_listing("LIST in_dir").unwrap();
     assert!(listing.contains("file.txt"), "{listing}");
-    let names = c.listing("NLST in_dir/up").unwrap();
+    let names = c.try_listing("NLST in_dir/up").unwrap();
     assert!(names.contains("inside.txt"), "{names}");
     c.expect("CWD in_dir", 250);
     assert_eq!(pwd(&mut c), "257 \"/in_dir\" is the current directory.");
-    assert_eq!(c.retr(b"file.txt").unwrap(), DIR_FILE);
+    assert_eq!(c.try_retr(b"file.txt").unwrap(), DIR_FILE);
     c.expect("CWD up", 250);
-    assert_eq!(c.retr(b"inside.txt").unwrap(), INSIDE);
+    assert_eq!(c.try_retr(b"inside.txt").unwrap(), INSIDE);
     c.expect("CWD /", 250);
     // Writes through an inside directory link land in the directory it names.
-    c.stor(b"in_dir/new.txt", b"through the link").unwrap();
+    c.try_stor(b"in_dir/new.txt", b"through the link").unwrap();
     assert_eq!(
         std::fs::read(layout.root.join("dir/new.txt")).unwrap(),
         b"through the link"
@@ -695,7 +693,7 @@ fn symlinks_that_stay_inside_keep_working() {
     c.expect("RNTO in_dir/sub/moved.txt", 250);
     assert!(layout.root.join("dir/sub/moved.txt").is_file());
     // STOR onto an inside file link writes the file it names.
-    c.stor(b"in_file", b"rewritten\n").unwrap();
+    c.try_stor(b"in_file", b"rewritten\n").unwrap();
     assert_eq!(
         std::fs::read(layout.root.join("inside.txt")).unwrap(),
         b"rewritten\n"
@@ -764,14 +762,14 @@ fn stor_through_a_symlink_to_outside_writes_nothing_outside() {
         ("STOU", "out_rel/unique"),
         ("STOR", "up_link/tmp/planted.txt"),
     ] {
-        match c.upload(verb, path.as_bytes(), b"PLANTED") {
+        match c.try_upload(verb, path.as_bytes(), b"PLANTED") {
             Ok(()) => panic!("{verb} {path} succeeded"),
             Err(reply) => assert_eq!(reply.code, 550, "{verb} {path} -> {reply:?}"),
         }
     }
     // A resumed upload too.
     c.expect("REST 3", 350);
-    match c.stor(b"secret_link", b"PLANTED") {
+    match c.try_stor(b"secret_link", b"PLANTED") {
         Ok(()) => panic!("REST+STOR secret_link succeeded"),
         Err(reply) => assert_eq!(reply.code, 550, "{reply:?}"),
     }
@@ -787,6 +785,6 @@ fn stor_through_a_symlink_to_outside_writes_nothing_outside() {
         SECRET
     );
     // The session is fine and ordinary uploads work.
-    c.stor(b"ok.txt", b"fine").unwrap();
+    c.try_stor(b"ok.txt", b"fine").unwrap();
     assert_eq!(std::fs::read(layout.root.join("ok.txt")).unwrap(), b"fine");
 }

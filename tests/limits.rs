@@ -11,30 +11,30 @@ use std::time::{Duration, Instant};
 
 /// Connects and expects "421" and a close instead of a greeting.
 #[track_caller]
-fn refused_with_421(c: &mut Ftp) {
+fn refused_with_421(c: &mut Client) {
     let r = c.try_reply().expect("a reply before the close");
     assert_eq!(r.code, 421, "{:?}", r.lines);
-    assert!(c.read_to_close().is_some(), "closed after 421");
+    assert!(c.wait_closed(IO_TIMEOUT).is_ok(), "closed after 421");
 }
 
 #[test]
 fn max_clients_2_refuses_the_third_with_421() {
     let s = Server::start(&["-a", "--max-clients", "2"]);
-    let mut a = s.anon();
+    let mut a = s.anonymous();
     let mut b = s.connect();
-    let mut third = Ftp::connect_raw(s.addr());
+    let mut third = Client::connect_raw(s.addr());
     refused_with_421(&mut third);
     // From another IP too.
     let mut other =
-        Ftp::from_stream(tcp_connect_from(Ipv4Addr::new(127, 0, 0, 2), s.addr()).unwrap());
+        Client::from_stream(tcp_connect_from(Ipv4Addr::new(127, 0, 0, 2), s.addr()).unwrap());
     refused_with_421(&mut other);
-    a.ok("NOOP", 200);
-    b.ok("NOOP", 200);
+    a.expect("NOOP", 200);
+    b.expect("NOOP", 200);
     // A slot frees when a session ends.
-    a.ok("QUIT", 221);
-    let _ = a.read_to_close();
+    a.expect("QUIT", 221);
+    let _ = a.wait_closed(IO_TIMEOUT);
     let ok = eventually(IO_TIMEOUT, || {
-        let mut c = Ftp::connect_raw(s.addr());
+        let mut c = Client::connect_raw(s.addr());
         c.try_reply().map(|r| r.code == 220).unwrap_or(false)
     });
     assert!(ok, "a new session is accepted after one left");
@@ -43,21 +43,21 @@ fn max_clients_2_refuses_the_third_with_421() {
 #[test]
 fn max_per_ip_1_refuses_a_second_session_from_the_same_ip() {
     let s = Server::start(&["-a", "--max-per-ip", "1"]);
-    let mut a = s.anon();
-    let mut second = Ftp::connect_raw(s.addr());
+    let mut a = s.anonymous();
+    let mut second = Client::connect_raw(s.addr());
     refused_with_421(&mut second);
     // Another IP is still welcome.
     let mut other =
-        Ftp::from_stream(tcp_connect_from(Ipv4Addr::new(127, 0, 0, 2), s.addr()).unwrap());
+        Client::from_stream(tcp_connect_from(Ipv4Addr::new(127, 0, 0, 2), s.addr()).unwrap());
     other.reply().expect(220);
     other.login_anonymous();
-    a.ok("NOOP", 200);
+    a.expect("NOOP", 200);
 }
 
 #[test]
 fn idle_timeout_closes_an_idle_session_with_421() {
     let s = Server::start(&["-a", "--idle-timeout", "1"]);
-    let mut c = s.anon();
+    let mut c = s.anonymous();
     let t = Instant::now();
     let r = c.try_reply().expect("421 before the close");
     assert_eq!(r.code, 421, "{:?}", r.lines);
@@ -66,7 +66,7 @@ fn idle_timeout_closes_an_idle_session_with_421() {
         took >= Duration::from_millis(800) && took < Duration::from_secs(5),
         "idle close after {took:?}"
     );
-    assert!(c.read_to_close().is_some());
+    assert!(c.wait_closed(IO_TIMEOUT).is_ok());
     // Before login too.
     let mut d = s.connect();
     let r = d.try_reply().expect("421 before the close");
@@ -76,7 +76,7 @@ fn idle_timeout_closes_an_idle_session_with_421() {
 #[test]
 fn idle_timeout_is_reset_by_commands() {
     let s = Server::start(&["-a", "--idle-timeout", "2"]);
-    let mut c = s.anon();
+    let mut c = s.anonymous();
     // Real commands (NOOP is left out on purpose: leanftpd does not count it as activity).
     for cmd in ["PWD", "SYST", "TYPE I", "PWD", "CWD /", "SYST"] {
         std::thread::sleep(Duration::from_millis(700));
@@ -90,10 +90,10 @@ fn idle_timeout_does_not_cut_a_running_transfer() {
     let s = Server::start(&["-a", "--idle-timeout", "1"]);
     let data = pattern(2 * 1024 * 1024, 1);
     s.put("f.bin", &data);
-    let mut c = s.anon();
-    c.ok("TYPE I", 200);
-    let mut d = c.pasv();
-    c.ok("RETR f.bin", 150);
+    let mut c = s.anonymous();
+    c.expect("TYPE I", 200);
+    let mut d = c.pasv_connect();
+    c.expect("RETR f.bin", 150);
     // Read slowly for ~3 s: the control connection is idle but a transfer runs.
     let mut got = Vec::new();
     let mut buf = vec![0u8; 64 * 1024];
@@ -115,8 +115,8 @@ fn idle_timeout_does_not_cut_a_running_transfer() {
 fn data_timeout_gives_up_on_a_pasv_nobody_connects_to() {
     let s = Server::start(&["-a", "--data-timeout", "1"]);
     s.put("f", b"x");
-    let mut c = s.anon();
-    c.ok("TYPE I", 200);
+    let mut c = s.anonymous();
+    c.expect("TYPE I", 200);
     c.pasv_addr();
     let t = Instant::now();
     c.send("RETR f");
@@ -126,15 +126,15 @@ fn data_timeout_gives_up_on_a_pasv_nobody_connects_to() {
     }
     assert_eq!(r.code, 425, "{:?}", r.lines);
     assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
-    c.ok("NOOP", 200);
+    c.expect("NOOP", 200);
 }
 
 #[test]
 fn data_timeout_expires_an_unused_pasv_listener() {
     let s = Server::start(&["-a", "--data-timeout", "1"]);
     s.put("f", b"x");
-    let mut c = s.anon();
-    c.ok("TYPE I", 200);
+    let mut c = s.anonymous();
+    c.expect("TYPE I", 200);
     c.pasv_addr();
     std::thread::sleep(Duration::from_millis(2500));
     let mut r = c.cmd("RETR f");
@@ -142,7 +142,7 @@ fn data_timeout_expires_an_unused_pasv_listener() {
         r = c.reply();
     }
     assert_eq!(r.code, 425, "{:?}", r.lines);
-    c.ok("NOOP", 200);
+    c.expect("NOOP", 200);
 }
 
 #[test]
@@ -150,10 +150,10 @@ fn data_timeout_gives_up_on_a_stalled_download() {
     let s = Server::start(&["-a", "--data-timeout", "1"]);
     let f = std::fs::File::create(s.path("big.bin")).unwrap();
     f.set_len(1 << 30).unwrap();
-    let mut c = s.anon();
-    c.ok("TYPE I", 200);
-    let mut d = c.pasv();
-    c.ok("RETR big.bin", 150);
+    let mut c = s.anonymous();
+    c.expect("TYPE I", 200);
+    let mut d = c.pasv_connect();
+    c.expect("RETR big.bin", 150);
     // The transfer runs (first bytes arrive), then we stop reading: the buffers fill and it
     // stalls. 425 would be wrong here: the connection was opened.
     let mut head = vec![0u8; 64 * 1024];
@@ -174,7 +174,7 @@ fn pasv_ports_are_taken_from_the_range() {
     let range = format!("{min}-{max}");
     let s = Server::start(&["-a", "--pasv-ports", &range]);
     s.put("f", b"ranged");
-    let mut c = s.anon();
+    let mut c = s.anonymous();
     for _ in 0..6 {
         let a = c.pasv_addr();
         assert!(
@@ -196,12 +196,12 @@ fn pasv_port_range_of_one_port_is_reused() {
     let range = format!("{p}-{p}");
     let s = Server::start(&["-a", "--pasv-ports", &range]);
     s.put("f", b"single");
-    let mut c = s.anon();
+    let mut c = s.anonymous();
     for _ in 0..3 {
         let a = c.pasv_addr();
         assert_eq!(a.port(), p);
         let mut d = tcp_connect(a);
-        c.ok("RETR f", 150);
+        c.expect("RETR f", 150);
         assert_eq!(read_all(&mut d), b"single");
         c.reply().expect(226);
     }
@@ -211,13 +211,13 @@ fn pasv_port_range_of_one_port_is_reused() {
 fn pasv_address_is_announced_in_227() {
     let s = Server::start(&["-a", "--pasv-address", "10.1.2.3"]);
     s.put("f", b"nat");
-    let mut c = s.anon();
-    let r = c.ok("PASV", 227);
+    let mut c = s.anonymous();
+    let r = c.expect("PASV", 227);
     let (ip, port) = parse_227(&r.lines[0]);
     assert_eq!(ip, Ipv4Addr::new(10, 1, 2, 3));
     // The listener is local: connect to it on 127.0.0.1 (never to 10.1.2.3).
     let mut d = tcp_connect((Ipv4Addr::LOCALHOST, port).into());
-    c.ok("RETR f", 150);
+    c.expect("RETR f", 150);
     assert_eq!(read_all(&mut d), b"nat");
     c.reply().expect(226);
     // EPSV carries no address.
@@ -227,10 +227,10 @@ fn pasv_address_is_announced_in_227() {
 #[test]
 fn data_timeout_gives_up_on_a_stalled_upload() {
     let s = Server::start(&["-a", "-w", "--data-timeout", "1"]);
-    let mut c = s.anon();
-    c.ok("TYPE I", 200);
-    let mut d = c.pasv();
-    c.ok("STOR idle.bin", 150);
+    let mut c = s.anonymous();
+    c.expect("TYPE I", 200);
+    let mut d = c.pasv_connect();
+    c.expect("STOR idle.bin", 150);
     // Sends a little (the server writes it), then neither sends nor closes.
     use std::io::Write;
     d.write_all(b"started").unwrap();
@@ -252,8 +252,8 @@ fn data_timeout_gives_up_on_a_stalled_upload() {
 #[test]
 fn default_max_per_ip_is_16() {
     let s = Server::start(&["-a"]);
-    let mut held: Vec<Ftp> = (0..16).map(|_| s.connect()).collect();
-    let mut extra = Ftp::connect_raw(s.addr());
+    let mut held: Vec<Client> = (0..16).map(|_| s.connect()).collect();
+    let mut extra = Client::connect_raw(s.addr());
     refused_with_421(&mut extra);
-    held[0].ok("NOOP", 200);
+    held[0].expect("NOOP", 200);
 }

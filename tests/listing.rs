@@ -96,7 +96,7 @@ fn check_list(lines: &[String], s: &Server, recent: u64) {
 in_every_mode!(list_is_ls_l_with_numeric_owner_and_utc_dates, |mode| {
     let s = Server::start(&["-a"]);
     let recent = tree(&s);
-    let mut c = s.anon();
+    let mut c = s.anonymous();
     let lines = c.lines(mode, "LIST");
     check_list(&lines, &s, recent);
     // ls options are ignored.
@@ -122,7 +122,7 @@ in_every_mode!(list_is_ls_l_with_numeric_owner_and_utc_dates, |mode| {
         one[0].ends_with(" f.txt") && one[0].starts_with("-rw-r--r--"),
         "{one:?}"
     );
-    c.ok("CWD sub", 250);
+    c.expect("CWD sub", 250);
     let here = c.lines(mode, "LIST");
     assert_eq!(here, sub);
 });
@@ -130,7 +130,7 @@ in_every_mode!(list_is_ls_l_with_numeric_owner_and_utc_dates, |mode| {
 in_every_mode!(nlst_gives_bare_names, |mode| {
     let s = Server::start(&["-a"]);
     tree(&s);
-    let mut c = s.anon();
+    let mut c = s.anonymous();
     let want = ["f.txt", "link", "sub", "two words.txt"];
     assert_eq!(c.nlst(mode, "NLST"), want);
     assert_eq!(c.nlst(mode, "NLST -1"), want);
@@ -146,7 +146,7 @@ in_every_mode!(nlst_gives_bare_names, |mode| {
 in_every_mode!(mlsd_gives_facts_for_each_entry, |mode| {
     let s = Server::start(&["-a"]);
     tree(&s);
-    let mut c = s.anon();
+    let mut c = s.anonymous();
     let lines = c.lines(mode, "MLSD");
     let mut names = Vec::new();
     for l in &lines {
@@ -230,7 +230,7 @@ in_every_mode!(mlsd_gives_facts_for_each_entry, |mode| {
 fn mlsd_perm_shows_writes_when_writable() {
     let s = Server::start(&["-a", "-w"]);
     tree(&s);
-    let mut c = s.anon();
+    let mut c = s.anonymous();
     let lines = c.lines(Mode::Pasv, "MLSD");
     let f = lines.iter().find(|l| l.ends_with("; f.txt")).unwrap();
     let perm = f.split(';').find(|x| x.starts_with("perm=")).unwrap();
@@ -241,8 +241,8 @@ fn mlsd_perm_shows_writes_when_writable() {
 fn mlst_gives_one_facts_line_on_the_control_connection() {
     let s = Server::start(&["-a"]);
     tree(&s);
-    let mut c = s.anon();
-    let r = c.ok("MLST f.txt", 250);
+    let mut c = s.anonymous();
+    let r = c.expect("MLST f.txt", 250);
     assert!(r.lines[0].starts_with("250-"), "{:?}", r.lines);
     assert_eq!(r.lines.len(), 3, "{:?}", r.lines);
     assert!(r.lines[2].starts_with("250 "), "{:?}", r.lines);
@@ -253,22 +253,22 @@ fn mlst_gives_one_facts_line_on_the_control_connection() {
     );
     assert!(l.contains(";unix.mode=0644; "), "{l:?}");
     assert!(l.ends_with("f.txt"), "{l:?}");
-    let d = c.ok("MLST sub", 250);
+    let d = c.expect("MLST sub", 250);
     assert!(d.lines[1].starts_with(" type=dir;"), "{:?}", d.lines);
-    let here = c.ok("MLST", 250);
+    let here = c.expect("MLST", 250);
     assert!(
         here.lines[1].starts_with(" type=cdir;") || here.lines[1].starts_with(" type=dir;"),
         "{:?}",
         here.lines
     );
-    c.ok("MLST missing", 550);
+    c.expect("MLST missing", 550);
 }
 
 #[test]
 fn list_r_is_not_recursive() {
     let s = Server::start(&["-a"]);
     tree(&s);
-    let mut c = s.anon();
+    let mut c = s.anonymous();
     let lines = c.lines(Mode::Pasv, "LIST -R");
     assert_eq!(lines.len(), 4, "{lines:?}");
     assert!(!lines.iter().any(|l| l.contains("inner.txt")), "{lines:?}");
@@ -278,7 +278,7 @@ fn list_r_is_not_recursive() {
 fn empty_directory_lists_nothing() {
     let s = Server::start(&["-a"]);
     fs::create_dir(s.path("empty")).unwrap();
-    let mut c = s.anon();
+    let mut c = s.anonymous();
     assert!(c.lines(Mode::Pasv, "LIST empty").is_empty());
     assert!(c.nlst(Mode::Pasv, "NLST empty").is_empty());
     let m = c.lines(Mode::Pasv, "MLSD empty");
@@ -301,7 +301,7 @@ fn big_directory_streams_every_entry() {
         )
         .unwrap();
     }
-    let mut c = s.anon();
+    let mut c = s.anonymous();
     let names = c.nlst(Mode::Pasv, "NLST many");
     assert_eq!(names.len(), n);
     let list = c.lines(Mode::Epsv, "LIST many");
@@ -322,10 +322,10 @@ fn big_directory_streams_every_entry() {
 fn listings_are_the_same_in_type_a_and_type_i() {
     let s = Server::start(&["-a"]);
     tree(&s);
-    let mut c = s.anon();
-    c.ok("TYPE I", 200);
+    let mut c = s.anonymous();
+    c.expect("TYPE I", 200);
     let a = c.lines(Mode::Pasv, "NLST");
-    c.ok("TYPE A", 200);
+    c.expect("TYPE A", 200);
     let b = c.lines(Mode::Pasv, "NLST");
     assert_eq!(a, b);
 }
@@ -338,7 +338,7 @@ fn list_dates_follow_the_six_month_rule() {
     let seven = now - 210 * 86400;
     set_mtime(&s.put("five-months.txt", b""), five);
     set_mtime(&s.put("seven-months.txt", b""), seven);
-    let mut c = s.anon();
+    let mut c = s.anonymous();
     let lines = c.lines(Mode::Pasv, "LIST");
     let date = |name: &str| -> Vec<String> {
         let l = lines

@@ -14,11 +14,14 @@ const OPENSSL_SHA256_SECRET: &str = "$5$abcdefgh$gruCpC7VkOTspMQTTSAR8mtlO9Upms.
 fn anonymous_user_logs_in_with_any_password() {
     let s = Server::start(&["-a"]);
     let mut c = s.connect();
-    c.ok("USER anonymous", 331);
-    c.ok("PASS whatever@example.org", 230);
-    c.ok("PWD", 257);
-    c.ok("QUIT", 221);
-    assert!(c.read_to_close().is_some(), "QUIT closes the connection");
+    c.expect("USER anonymous", 331);
+    c.expect("PASS whatever@example.org", 230);
+    c.expect("PWD", 257);
+    c.expect("QUIT", 221);
+    assert!(
+        c.wait_closed(IO_TIMEOUT).is_ok(),
+        "QUIT closes the connection"
+    );
 }
 
 #[test]
@@ -26,8 +29,8 @@ fn ftp_user_is_anonymous_too() {
     let s = Server::start(&["-a"]);
     s.put("hello.txt", b"hi\n");
     let mut c = s.connect();
-    c.ok("USER ftp", 331);
-    c.ok("PASS x", 230);
+    c.expect("USER ftp", 331);
+    c.expect("PASS x", 230);
     assert_eq!(c.retr(Mode::Pasv, "hello.txt"), b"hi\n");
 }
 
@@ -36,9 +39,9 @@ fn anonymous_refused_when_only_users_file_given() {
     let u = Users::new(&[("alice", OPENSSL_SHA512_SECRET, "alice", "rw")]);
     let s = Server::start(&["-U", &u.file_arg()]);
     let mut c = s.connect();
-    c.ok("USER anonymous", 331);
-    c.ok("PASS a@b.c", 530);
-    c.ok("PWD", 530);
+    c.expect("USER anonymous", 331);
+    c.expect("PASS a@b.c", 530);
+    c.expect("PWD", 530);
 }
 
 #[test]
@@ -46,27 +49,27 @@ fn wrong_password_and_unknown_user_get_the_same_530() {
     let u = Users::new(&[("alice", OPENSSL_SHA512_SECRET, "alice", "rw")]);
     let s = Server::start(&["-U", &u.file_arg()]);
     let mut c = s.connect();
-    let user1 = c.ok("USER alice", 331);
-    let bad = c.ok("PASS wrong", 530);
-    let user2 = c.ok("USER mallory", 331);
-    let unknown = c.ok("PASS secret", 530);
+    let user1 = c.expect("USER alice", 331);
+    let bad = c.expect("PASS wrong", 530);
+    let user2 = c.expect("USER mallory", 331);
+    let unknown = c.expect("PASS secret", 530);
     assert_eq!(
         user1, user2,
         "USER reply must not reveal whether the user exists"
     );
     assert_eq!(bad, unknown, "530 must not reveal whether the user exists");
-    c.ok("PWD", 530);
+    c.expect("PWD", 530);
     // The session may try again.
-    c.ok("USER alice", 331);
-    c.ok("PASS secret", 230);
-    c.ok("PWD", 257).expect(257);
+    c.expect("USER alice", 331);
+    c.expect("PASS secret", 230);
+    c.expect("PWD", 257).expect(257);
 }
 
 #[test]
 fn pass_without_user_is_a_sequence_error() {
     let s = Server::start(&["-a"]);
     let mut c = s.connect();
-    c.ok("PASS x", 503);
+    c.expect("PASS x", 503);
 }
 
 #[test]
@@ -77,14 +80,14 @@ fn user_with_hash_from_hash_password_logs_in_and_sees_home_as_root() {
     let s = Server::start(&["-U", &u.file_arg()]);
     s.put("root-only.txt", b"not for alice");
     let mut c = s.connect();
-    c.ok("USER alice", 331);
+    c.expect("USER alice", 331);
     // A password with a space: the argument is everything after "PASS ".
-    c.ok("PASS correct horse", 230);
-    let r = c.ok("PWD", 257);
+    c.expect("PASS correct horse", 230);
+    let r = c.expect("PWD", 257);
     assert_eq!(r.lines, ["257 \"/\" is the current directory."]);
     assert_eq!(c.nlst(Mode::Pasv, "NLST"), ["mine.txt"]);
     assert_eq!(c.retr(Mode::Pasv, "/mine.txt"), b"alice's file\n");
-    c.ok("SIZE /root-only.txt", 550);
+    c.expect("SIZE /root-only.txt", 550);
 }
 
 #[test]
@@ -96,11 +99,11 @@ fn openssl_sha512_and_sha256_crypt_hashes_are_accepted() {
     let s = Server::start(&["-U", &u.file_arg()]);
     for user in ["six", "five"] {
         let mut c = s.connect();
-        c.ok(&format!("USER {user}"), 331);
-        c.ok("PASS secret", 230);
+        c.expect(&format!("USER {user}"), 331);
+        c.expect("PASS secret", 230);
         let mut c = s.connect();
-        c.ok(&format!("USER {user}"), 331);
-        c.ok("PASS Secret", 530);
+        c.expect(&format!("USER {user}"), 331);
+        c.expect("PASS Secret", 530);
     }
 }
 
@@ -113,7 +116,7 @@ fn users_file_and_anonymous_together_each_get_their_own_root() {
     let mut a = s.connect();
     a.login("alice", "secret");
     assert_eq!(a.nlst(Mode::Pasv, "NLST"), ["a.txt"]);
-    let mut n = s.anon();
+    let mut n = s.anonymous();
     assert_eq!(n.nlst(Mode::Pasv, "NLST"), ["anon.txt"]);
 }
 
@@ -135,14 +138,14 @@ fn write_commands() -> Vec<(&'static str, bool)> {
     ]
 }
 
-fn read_only_refuses_every_write(c: &mut Ftp, root: &std::path::Path) {
+fn read_only_refuses_every_write(c: &mut Client, root: &std::path::Path) {
     let before = snapshot(root);
     for (cmd, data) in write_commands() {
         if data {
-            let _d = c.pasv();
-            c.ok(cmd, 550);
+            let _d = c.pasv_connect();
+            c.expect(cmd, 550);
         } else {
-            c.ok(cmd, 550);
+            c.expect(cmd, 550);
         }
     }
     // RNTO after a refused RNFR has nothing to rename.
@@ -184,7 +187,7 @@ fn snapshot(dir: &std::path::Path) -> Vec<(String, u64, u32, i64)> {
 fn anonymous_without_writable_gets_550_for_every_write() {
     let s = Server::start(&["-a"]);
     populate(s.root());
-    let mut c = s.anon();
+    let mut c = s.anonymous();
     read_only_refuses_every_write(&mut c, s.root());
 }
 
@@ -198,19 +201,19 @@ fn read_only_user_gets_550_for_every_write() {
     read_only_refuses_every_write(&mut c, &u.home("bob"));
 }
 
-fn read_write_may_do_every_write(c: &mut Ftp, root: &std::path::Path) {
+fn read_write_may_do_every_write(c: &mut Client, root: &std::path::Path) {
     c.stor(Mode::Pasv, "new.txt", b"new\n");
     assert_eq!(fs::read(root.join("new.txt")).unwrap(), b"new\n");
     c.put(Mode::Pasv, "APPE existing.txt", b"more\n");
     assert_eq!(fs::read(root.join("existing.txt")).unwrap(), b"old\nmore\n");
-    c.ok("MKD newdir", 257);
+    c.expect("MKD newdir", 257);
     assert!(root.join("newdir").is_dir());
-    c.ok("RMD emptydir", 250);
+    c.expect("RMD emptydir", 250);
     assert!(!root.join("emptydir").exists());
-    c.ok("RNFR new.txt", 350);
-    c.ok("RNTO renamed.txt", 250);
+    c.expect("RNFR new.txt", 350);
+    c.expect("RNTO renamed.txt", 250);
     assert!(root.join("renamed.txt").is_file());
-    c.ok("SITE CHMOD 600 renamed.txt", 200);
+    c.expect("SITE CHMOD 600 renamed.txt", 200);
     {
         use std::os::unix::fs::PermissionsExt;
         let m = fs::metadata(root.join("renamed.txt"))
@@ -219,7 +222,7 @@ fn read_write_may_do_every_write(c: &mut Ftp, root: &std::path::Path) {
             .mode();
         assert_eq!(m & 0o777, 0o600);
     }
-    c.ok("DELE renamed.txt", 250);
+    c.expect("DELE renamed.txt", 250);
     assert!(!root.join("renamed.txt").exists());
 }
 
@@ -227,7 +230,7 @@ fn read_write_may_do_every_write(c: &mut Ftp, root: &std::path::Path) {
 fn anonymous_with_writable_may_write() {
     let s = Server::start(&["-a", "-w"]);
     populate(s.root());
-    let mut c = s.anon();
+    let mut c = s.anonymous();
     read_write_may_do_every_write(&mut c, s.root());
 }
 
@@ -255,19 +258,19 @@ fn user_is_confined_to_home() {
     let s = Server::start(&["-U", &u.file_arg()]);
     let mut c = s.connect();
     c.login("alice", "secret");
-    let _d = c.pasv();
-    c.ok("RETR ../bob/bob-secret.txt", 550);
-    c.ok("SIZE ../bob/bob-secret.txt", 550);
-    c.ok("SIZE /../bob/bob-secret.txt", 550);
-    c.ok("CWD ..", 250);
+    let _d = c.pasv_connect();
+    c.expect("RETR ../bob/bob-secret.txt", 550);
+    c.expect("SIZE ../bob/bob-secret.txt", 550);
+    c.expect("SIZE /../bob/bob-secret.txt", 550);
+    c.expect("CWD ..", 250);
     assert_eq!(
-        c.ok("PWD", 257).lines,
+        c.expect("PWD", 257).lines,
         ["257 \"/\" is the current directory."]
     );
-    c.ok("CWD ../bob", 550);
+    c.expect("CWD ../bob", 550);
     assert_eq!(c.nlst(Mode::Pasv, "NLST .."), ["a.txt"]);
     // Writes cannot land outside either.
-    c.ok("MKD ../escaped", 257);
+    c.expect("MKD ../escaped", 257);
     assert!(
         !u.dir.join("escaped").exists(),
         "MKD ../escaped left the home"
@@ -281,9 +284,9 @@ fn user_is_confined_to_home() {
 fn clnt_before_login_gets_530() {
     let s = Server::start(&["-a"]);
     let mut c = s.connect();
-    c.ok("CLNT NcFTP 3.2.6", 530);
+    c.expect("CLNT NcFTP 3.2.6", 530);
     c.login_anonymous();
-    c.ok("CLNT NcFTP 3.2.6", 200);
+    c.expect("CLNT NcFTP 3.2.6", 200);
 }
 
 #[test]
@@ -332,15 +335,15 @@ fn commands_before_login_get_530() {
         "ACCT x",
         "ABOR",
     ] {
-        c.ok(cmd, 530);
+        c.expect(cmd, 530);
     }
     assert_eq!(std::fs::read(s.path("f.txt")).unwrap(), b"x");
     assert!(!s.path("g.txt").exists() && !s.path("d").exists());
     // The whitelist works before login.
-    c.ok("FEAT", 211);
-    c.ok("SYST", 215);
-    c.ok("NOOP", 200);
-    c.ok("HELP", 214);
-    c.ok("OPTS UTF8 ON", 200);
-    c.ok("QUIT", 221);
+    c.expect("FEAT", 211);
+    c.expect("SYST", 215);
+    c.expect("NOOP", 200);
+    c.expect("HELP", 214);
+    c.expect("OPTS UTF8 ON", 200);
+    c.expect("QUIT", 221);
 }

@@ -5,13 +5,13 @@
 //!
 //! The suite runs as root in CI: a test that needs root fails (it does not skip) without it.
 
-mod hardening_support;
+mod common;
 
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use hardening_support::{is_root, Server, TempDir, BIN};
+use common::{hash_password, is_root, Server, TempDir, BIN};
 
 const NOBODY_UID: &str = "65534";
 
@@ -38,13 +38,7 @@ fn run_as_nobody_drops_root_for_good_and_still_serves() {
         std::os::unix::fs::PermissionsExt::from_mode(0o600),
     )
     .unwrap();
-    let server = Server::start(&[
-        "--run-as",
-        "nobody",
-        "--anonymous",
-        "--root",
-        root.path().to_str().unwrap(),
-    ]);
+    let server = Server::start_in(root.path(), &["--run-as", "nobody", "--anonymous"]);
     let uids: Vec<String> = server
         .status_field("Uid")
         .split_whitespace()
@@ -75,10 +69,10 @@ fn run_as_nobody_drops_root_for_good_and_still_serves() {
     assert!(server.log_text().contains("running as uid 65534"));
     // Still serving.
     let mut c = server.anonymous();
-    assert_eq!(c.retr(b"public.txt").unwrap(), b"for everyone\n");
-    assert!(c.listing("LIST").unwrap().contains("public.txt"));
+    assert_eq!(c.try_retr(b"public.txt").unwrap(), b"for everyone\n");
+    assert!(c.try_listing("LIST").unwrap().contains("public.txt"));
     // As nobody, a file only root may read is refused.
-    assert_eq!(c.retr(b"root-only.txt").unwrap_err().code, 550);
+    assert_eq!(c.try_retr(b"root-only.txt").unwrap_err().code, 550);
 }
 
 /// `--pid-file` holds the server's pid once it listens; SIGTERM ends the process with status
@@ -88,13 +82,10 @@ fn pid_file_holds_the_pid_and_sigterm_stops_cleanly() {
     let dir = TempDir::new("priv-pidfile");
     let root = dir.mkdir("root");
     let pid_file = dir.join("leanftpd.pid");
-    let mut server = Server::start(&[
-        "--anonymous",
-        "--root",
-        root.to_str().unwrap(),
-        "--pid-file",
-        pid_file.to_str().unwrap(),
-    ]);
+    let mut server = Server::start_in(
+        &root,
+        &["--anonymous", "--pid-file", pid_file.to_str().unwrap()],
+    );
     let written = std::fs::read_to_string(&pid_file).expect("the pid file");
     assert_eq!(written, format!("{}\n", server.pid()));
     let mut c = server.anonymous();
@@ -114,7 +105,7 @@ fn write_users(path: &Path, users: &[(&str, &str, &Path)]) {
     for (name, password, home) in users {
         text.push_str(&format!(
             "{name}:{}:{}:rw\n",
-            hardening_support::hash_password(password),
+            hash_password(password),
             home.display()
         ));
     }
@@ -149,10 +140,10 @@ fn sighup_reloads_the_users_file_without_dropping_sessions() {
         server.log_text()
     );
     let mut bob = server.login("bob", "bob-pw");
-    assert_eq!(bob.retr(b"b.txt").unwrap(), b"bob's file\n");
+    assert_eq!(bob.try_retr(b"b.txt").unwrap(), b"bob's file\n");
     // Alice was removed: her open session goes on, a new login is refused.
     alice.expect("NOOP", 200);
-    assert_eq!(alice.retr(b"a.txt").unwrap(), b"alice's file\n");
+    assert_eq!(alice.try_retr(b"a.txt").unwrap(), b"alice's file\n");
     let mut alice_again = server.connect();
     alice_again.expect("USER alice", 331);
     alice_again.expect("PASS alice-pw", 530);
@@ -172,7 +163,7 @@ fn a_broken_users_file_on_sighup_keeps_the_old_users() {
     // A valid line for carol, then garbage.
     let carol = format!(
         "carol:{}:{}:rw\n",
-        hardening_support::hash_password("carol-pw"),
+        hash_password("carol-pw"),
         home.display()
     );
     std::fs::write(&users, format!("{carol}this line is not a user\n")).unwrap();
@@ -188,7 +179,7 @@ fn a_broken_users_file_on_sighup_keeps_the_old_users() {
     );
     // The old users stand: alice logs in again, carol does not exist.
     let mut again = server.login("alice", "alice-pw");
-    assert_eq!(again.retr(b"f.txt").unwrap(), b"file\n");
+    assert_eq!(again.try_retr(b"f.txt").unwrap(), b"file\n");
     let mut c = server.connect();
     c.expect("USER carol", 331);
     c.expect("PASS carol-pw", 530);

@@ -13,7 +13,7 @@ use std::time::Duration;
 #[test]
 fn cwd_dotdot_at_root_stays_at_root() {
     let s = Server::start(&["-a"]);
-    let mut c = s.anon();
+    let mut c = s.anonymous();
     for cmd in [
         "CWD ..",
         "CWD ../..",
@@ -21,9 +21,9 @@ fn cwd_dotdot_at_root_stays_at_root() {
         "CWD /..",
         "CWD ../../../../..",
     ] {
-        c.ok(cmd, 250);
+        c.expect(cmd, 250);
         assert_eq!(
-            c.ok("PWD", 257).lines,
+            c.expect("PWD", 257).lines,
             ["257 \"/\" is the current directory."],
             "after {cmd}"
         );
@@ -36,7 +36,7 @@ fn cwd_dotdot_at_root_stays_at_root() {
 #[test]
 fn dotdot_and_absolute_paths_do_not_escape() {
     let s = Server::start(&["-a"]);
-    let mut c = s.anon();
+    let mut c = s.anonymous();
     for path in [
         "../../etc/passwd",
         "/../../etc/passwd",
@@ -44,13 +44,13 @@ fn dotdot_and_absolute_paths_do_not_escape() {
         "..//..//etc/passwd",
         "sub/../../../etc/passwd",
     ] {
-        c.ok(&format!("SIZE {path}"), 550);
-        c.ok(&format!("MDTM {path}"), 550);
-        let _d = c.pasv();
-        c.ok(&format!("RETR {path}"), 550);
+        c.expect(&format!("SIZE {path}"), 550);
+        c.expect(&format!("MDTM {path}"), 550);
+        let _d = c.pasv_connect();
+        c.expect(&format!("RETR {path}"), 550);
     }
-    c.ok("CWD /etc", 550);
-    c.ok("CWD ../etc", 550);
+    c.expect("CWD /etc", 550);
+    c.expect("CWD ../etc", 550);
 }
 
 #[test]
@@ -61,8 +61,8 @@ fn writes_cannot_escape_the_root() {
         "../../../../../../..{}/escaped.txt",
         outside.path().display()
     );
-    let mut c = s.anon();
-    c.ok("TYPE I", 200);
+    let mut c = s.anonymous();
+    c.expect("TYPE I", 200);
     let d = c.data(Mode::Pasv);
     let r = c.cmd(&format!("STOR {rel}"));
     if r.code == 150 {
@@ -79,7 +79,7 @@ fn writes_cannot_escape_the_root() {
         !outside.join("escaped.txt").exists(),
         "STOR escaped the root"
     );
-    c.ok(
+    c.expect(
         &format!("MKD ../../../..{}/newdir", outside.path().display()),
         550,
     );
@@ -90,16 +90,16 @@ fn writes_cannot_escape_the_root() {
 fn symlink_to_directory_outside_root_is_refused() {
     let s = Server::start(&["-a"]);
     std::os::unix::fs::symlink("/etc", s.path("etc_link")).unwrap();
-    let mut c = s.anon();
-    c.ok("CWD etc_link", 550);
+    let mut c = s.anonymous();
+    c.expect("CWD etc_link", 550);
     assert_eq!(
-        c.ok("PWD", 257).lines,
+        c.expect("PWD", 257).lines,
         ["257 \"/\" is the current directory."]
     );
-    c.ok("SIZE etc_link/passwd", 550);
-    c.ok("MLST etc_link/passwd", 550);
-    let _d = c.pasv();
-    c.ok("RETR etc_link/passwd", 550);
+    c.expect("SIZE etc_link/passwd", 550);
+    c.expect("MLST etc_link/passwd", 550);
+    let _d = c.pasv_connect();
+    c.expect("RETR etc_link/passwd", 550);
     for cmd in ["LIST etc_link", "NLST etc_link", "MLSD etc_link"] {
         let d = c.data(Mode::Pasv);
         let r = c.cmd(cmd);
@@ -130,11 +130,11 @@ fn symlink_to_file_outside_root_is_refused() {
     let outside = TempDir::new("outside");
     fs::write(outside.join("secret"), b"outside secret").unwrap();
     std::os::unix::fs::symlink(outside.join("secret"), s.path("pw")).unwrap();
-    let mut c = s.anon();
-    c.ok("SIZE pw", 550);
-    c.ok("MDTM pw", 550);
-    let _d = c.pasv();
-    c.ok("RETR pw", 550);
+    let mut c = s.anonymous();
+    c.expect("SIZE pw", 550);
+    c.expect("MDTM pw", 550);
+    let _d = c.pasv_connect();
+    c.expect("RETR pw", 550);
     // Writing through it must not modify the outside file either.
     let d = c.data(Mode::Pasv);
     let r = c.cmd("APPE pw");
@@ -146,7 +146,7 @@ fn symlink_to_file_outside_root_is_refused() {
         c.reply();
     }
     assert_eq!(fs::read(outside.join("secret")).unwrap(), b"outside secret");
-    c.ok("SITE CHMOD 777 pw", 550);
+    c.expect("SITE CHMOD 777 pw", 550);
     assert_ne!(mode_of(&outside.join("secret")) & 0o777, 0o777);
 }
 
@@ -156,9 +156,9 @@ fn symlink_inside_root_works() {
     s.put("real/data.txt", b"real data");
     std::os::unix::fs::symlink("real/data.txt", s.path("alias.txt")).unwrap();
     std::os::unix::fs::symlink("real", s.path("alias_dir")).unwrap();
-    let mut c = s.anon();
+    let mut c = s.anonymous();
     assert_eq!(c.retr(Mode::Pasv, "alias.txt"), b"real data");
-    c.ok("CWD alias_dir", 250);
+    c.expect("CWD alias_dir", 250);
     assert_eq!(c.retr(Mode::Pasv, "data.txt"), b"real data");
 }
 
@@ -168,7 +168,7 @@ fn port_to_another_ip_is_refused_and_never_connected() {
     s.put("f", b"secret");
     let bounce = TcpListener::bind("127.0.0.2:0").unwrap();
     let p = bounce.local_addr().unwrap().port();
-    let mut c = s.anon();
+    let mut c = s.anonymous();
     let r = c.cmd(&format!("PORT 127,0,0,2,{},{}", p >> 8, p & 0xff));
     assert!(
         [500, 501, 504].contains(&r.code),
@@ -192,7 +192,7 @@ fn port_to_another_ip_is_refused_and_never_connected() {
 #[test]
 fn port_below_1024_is_refused() {
     let s = Server::start(&["-a"]);
-    let mut c = s.anon();
+    let mut c = s.anonymous();
     for cmd in [
         "PORT 127,0,0,1,0,21",
         "PORT 127,0,0,1,3,255",
@@ -201,7 +201,7 @@ fn port_below_1024_is_refused() {
         let r = c.cmd(cmd);
         assert!([500, 501, 504].contains(&r.code), "{cmd}: {:?}", r.lines);
     }
-    c.ok("NOOP", 200);
+    c.expect("NOOP", 200);
 }
 
 #[test]
@@ -209,15 +209,15 @@ fn passive_connection_from_another_ip_is_closed_and_the_right_one_served() {
     let s = Server::start(&["-a"]);
     let data = pattern(100_000, 6);
     s.put("f.bin", &data);
-    let mut c = s.anon();
-    c.ok("TYPE I", 200);
+    let mut c = s.anonymous();
+    c.expect("TYPE I", 200);
     let addr: SocketAddr = c.pasv_addr();
     // The intruder comes first, from 127.0.0.2.
     let mut intruder =
         tcp_connect_from(Ipv4Addr::new(127, 0, 0, 2), addr).expect("connect from 127.0.0.2");
     std::thread::sleep(Duration::from_millis(200));
     let mut good = tcp_connect(addr);
-    c.ok("RETR f.bin", 150);
+    c.expect("RETR f.bin", 150);
     assert_bytes_eq(&read_all(&mut good), &data, "the real client gets the file");
     c.reply().expect(226);
     // The intruder got nothing but a close.
@@ -230,8 +230,8 @@ fn passive_connection_from_another_ip_is_closed_and_the_right_one_served() {
 fn passive_connection_from_another_ip_alone_gets_no_data() {
     let s = Server::start(&["-a"]);
     s.put("f.bin", b"private");
-    let mut c = s.anon();
-    c.ok("TYPE I", 200);
+    let mut c = s.anonymous();
+    c.expect("TYPE I", 200);
     let addr = c.pasv_addr();
     let mut intruder =
         tcp_connect_from(Ipv4Addr::new(127, 0, 0, 2), addr).expect("connect from 127.0.0.2");
@@ -260,5 +260,5 @@ fn passive_connection_from_another_ip_alone_gets_no_data() {
         codes.contains(&225) || codes.contains(&226),
         "ABOR of a transfer waiting for its connection: {codes:?}"
     );
-    c.ok("NOOP", 200);
+    c.expect("NOOP", 200);
 }

@@ -29,21 +29,21 @@ in_every_mode!(retr_binary_returns_exact_bytes, |mode| {
     s.put("big.bin", &big);
     s.put("empty", b"");
     s.put("sub/dir/one byte", b"\xff");
-    let mut c = s.anon();
+    let mut c = s.anonymous();
     assert_bytes_eq(&c.retr(mode, "big.bin"), &big, "big.bin");
     assert_eq!(c.retr(mode, "empty"), b"");
     assert_eq!(c.retr(mode, "/sub/dir/one byte"), b"\xff");
-    c.ok("CWD sub", 250);
+    c.expect("CWD sub", 250);
     assert_eq!(c.retr(mode, "dir/one byte"), b"\xff");
     // The session goes on after three transfers.
-    c.ok("NOOP", 200);
+    c.expect("NOOP", 200);
 });
 
 in_every_mode!(stor_binary_writes_exact_bytes_and_overwrites, |mode| {
     let s = Server::start(&["-a", "-w"]);
     s.put("existing.bin", &pattern(500_000, 3));
     let data = pattern(2 * 1024 * 1024 + 5, 9);
-    let mut c = s.anon();
+    let mut c = s.anonymous();
     c.stor(mode, "up.bin", &data);
     assert_bytes_eq(&fs::read(s.path("up.bin")).unwrap(), &data, "stored");
     assert_bytes_eq(&c.retr(mode, "up.bin"), &data, "read back");
@@ -61,8 +61,8 @@ in_every_mode!(stor_binary_writes_exact_bytes_and_overwrites, |mode| {
 in_every_mode!(appe_appends_and_creates, |mode| {
     let s = Server::start(&["-a", "-w"]);
     s.put("log.txt", b"first\n");
-    let mut c = s.anon();
-    c.ok("TYPE I", 200);
+    let mut c = s.anonymous();
+    c.expect("TYPE I", 200);
     c.put(mode, "APPE log.txt", b"second\n");
     assert_eq!(fs::read(s.path("log.txt")).unwrap(), b"first\nsecond\n");
     c.put(mode, "APPE new.txt", b"created\n");
@@ -81,8 +81,8 @@ fn names(dir: &std::path::Path) -> Vec<String> {
 in_every_mode!(stou_stores_under_a_unique_name_it_announces, |mode| {
     let s = Server::start(&["-a", "-w"]);
     s.put("keep.txt", b"do not overwrite");
-    let mut c = s.anon();
-    c.ok("TYPE I", 200);
+    let mut c = s.anonymous();
+    c.expect("TYPE I", 200);
     let mut seen = vec!["keep.txt".to_string()];
     for (i, cmd) in ["STOU", "STOU", "STOU keep.txt"].iter().enumerate() {
         let data = format!("upload {i}");
@@ -107,13 +107,13 @@ in_every_mode!(rest_then_retr_sends_the_tail_once, |mode| {
     let s = Server::start(&["-a"]);
     let data = pattern(1_000_000, 5);
     s.put("f.bin", &data);
-    let mut c = s.anon();
-    c.ok("TYPE I", 200);
-    c.ok("REST 123456", 350);
+    let mut c = s.anonymous();
+    c.expect("TYPE I", 200);
+    c.expect("REST 123456", 350);
     assert_bytes_eq(&c.get(mode, "RETR f.bin"), &data[123_456..], "tail");
     // The offset applies to one transfer only.
     assert_bytes_eq(&c.get(mode, "RETR f.bin"), &data, "whole");
-    c.ok("REST 1000000", 350);
+    c.expect("REST 1000000", 350);
     assert_eq!(c.get(mode, "RETR f.bin"), b"");
 });
 
@@ -121,9 +121,9 @@ in_every_mode!(rest_then_stor_resumes_an_upload, |mode| {
     let s = Server::start(&["-a", "-w"]);
     let data = pattern(700_001, 11);
     s.put("part.bin", &data[..300_000]);
-    let mut c = s.anon();
-    c.ok("TYPE I", 200);
-    c.ok("REST 300000", 350);
+    let mut c = s.anonymous();
+    c.expect("TYPE I", 200);
+    c.expect("REST 300000", 350);
     c.put(mode, "STOR part.bin", &data[300_000..]);
     assert_bytes_eq(&fs::read(s.path("part.bin")).unwrap(), &data, "resumed");
 });
@@ -142,17 +142,17 @@ fn rest_retr_past_4_gib_reads_from_the_64_bit_offset() {
             (len - 8, b"THE-END!"),
         ],
     );
-    let mut c = s.anon();
-    c.ok("TYPE I", 200);
-    assert_eq!(c.ok("SIZE huge.bin", 213).lines, ["213 5368709120"]);
+    let mut c = s.anonymous();
+    c.expect("TYPE I", 200);
+    assert_eq!(c.expect("SIZE huge.bin", 213).lines, ["213 5368709120"]);
     // The tail: exact bytes to the end.
-    c.ok(&format!("REST {}", len - 16), 350);
+    c.expect(&format!("REST {}", len - 16), 350);
     let tail = c.get(Mode::Pasv, "RETR huge.bin");
     assert_eq!(tail, b"\0\0\0\0\0\0\0\0THE-END!");
     // From 2^32+4: the first bytes are the mark; then abort.
-    c.ok(&format!("REST {off}"), 350);
-    let mut d = c.pasv();
-    c.ok("RETR huge.bin", 150);
+    c.expect(&format!("REST {off}"), 350);
+    let mut d = c.pasv_connect();
+    c.expect("RETR huge.bin", 150);
     let mut head = [0u8; 9];
     d.read_exact(&mut head).unwrap();
     assert_eq!(&head, b"MARK-4G+4");
@@ -163,7 +163,7 @@ fn rest_retr_past_4_gib_reads_from_the_64_bit_offset() {
         c.reply().expect(226);
     }
     drop(d);
-    c.ok("NOOP", 200);
+    c.expect("NOOP", 200);
 }
 
 #[test]
@@ -171,9 +171,9 @@ fn rest_stor_past_4_gib_writes_at_the_64_bit_offset() {
     let s = Server::start(&["-a", "-w"]);
     let off = 4_294_967_300u64;
     sparse(&s.path("huge.bin"), off, &[]);
-    let mut c = s.anon();
-    c.ok("TYPE I", 200);
-    c.ok(&format!("REST {off}"), 350);
+    let mut c = s.anonymous();
+    c.expect("TYPE I", 200);
+    c.expect(&format!("REST {off}"), 350);
     c.put(Mode::Pasv, "STOR huge.bin", b"appended");
     let p = s.path("huge.bin");
     assert_eq!(fs::metadata(&p).unwrap().len(), off + 8);
@@ -218,15 +218,15 @@ in_every_mode!(type_a_download_converts_lf_to_crlf_across_chunks, |mode| {
     let s = Server::start(&["-a"]);
     let text = text_file();
     s.put("t.txt", &text);
-    let mut c = s.anon();
-    c.ok("TYPE A", 200);
+    let mut c = s.anonymous();
+    c.expect("TYPE A", 200);
     let got = c.get(mode, "RETR t.txt");
     assert_bytes_eq(&got, &to_crlf(&text), "TYPE A download");
-    c.ok("TYPE A N", 200);
+    c.expect("TYPE A N", 200);
     let got = c.get(mode, "RETR t.txt");
     assert_bytes_eq(&got, &to_crlf(&text), "TYPE A N download");
     // Back to binary: bytes as they are.
-    c.ok("TYPE L 8", 200);
+    c.expect("TYPE L 8", 200);
     assert_bytes_eq(&c.get(mode, "RETR t.txt"), &text, "TYPE L 8");
 });
 
@@ -234,10 +234,10 @@ in_every_mode!(type_a_upload_converts_crlf_to_lf_across_writes, |mode| {
     let s = Server::start(&["-a", "-w"]);
     let text = text_file();
     let wire = to_crlf(&text);
-    let mut c = s.anon();
-    c.ok("TYPE A", 200);
+    let mut c = s.anonymous();
+    c.expect("TYPE A", 200);
     let d = c.data(mode);
-    c.ok("STOR t.txt", 150);
+    c.expect("STOR t.txt", 150);
     let mut d = d.stream();
     d.set_nodelay(true).unwrap();
     // Splits between CR and LF, in separate segments, then the rest in big writes.
@@ -268,11 +268,11 @@ in_every_mode!(type_a_upload_converts_crlf_to_lf_across_writes, |mode| {
 });
 
 /// Starts RETR of a 1 GiB sparse file in passive mode, reads 64 KiB and stops reading.
-fn stalled_retr(s: &Server, c: &mut Ftp) -> std::net::TcpStream {
+fn stalled_retr(s: &Server, c: &mut Client) -> std::net::TcpStream {
     sparse(&s.path("big.bin"), GIB, &[]);
-    c.ok("TYPE I", 200);
-    let mut d = c.pasv();
-    c.ok("RETR big.bin", 150);
+    c.expect("TYPE I", 200);
+    let mut d = c.pasv_connect();
+    c.expect("RETR big.bin", 150);
     let mut buf = vec![0u8; 64 * 1024];
     d.read_exact(&mut buf).unwrap();
     d
@@ -280,7 +280,7 @@ fn stalled_retr(s: &Server, c: &mut Ftp) -> std::net::TcpStream {
 
 /// After ABOR: 426 then 226, and the session still transfers.
 #[track_caller]
-fn aborted_then_usable(s: &Server, c: &mut Ftp, d: std::net::TcpStream) {
+fn aborted_then_usable(s: &Server, c: &mut Client, d: std::net::TcpStream) {
     let r = c.reply();
     assert_eq!(
         r.code, 426,
@@ -303,7 +303,7 @@ fn aborted_then_usable(s: &Server, c: &mut Ftp, d: std::net::TcpStream) {
             Err(_) => break,
         }
     }
-    c.ok("NOOP", 200);
+    c.expect("NOOP", 200);
     s.put("small.txt", b"still works");
     assert_eq!(c.retr(Mode::Pasv, "small.txt"), b"still works");
 }
@@ -311,7 +311,7 @@ fn aborted_then_usable(s: &Server, c: &mut Ftp, d: std::net::TcpStream) {
 #[test]
 fn abor_during_retr_replies_426_then_226_and_session_goes_on() {
     let s = Server::start(&["-a"]);
-    let mut c = s.anon();
+    let mut c = s.anonymous();
     let d = stalled_retr(&s, &mut c);
     c.send("ABOR");
     aborted_then_usable(&s, &mut c, d);
@@ -320,7 +320,7 @@ fn abor_during_retr_replies_426_then_226_and_session_goes_on() {
 #[test]
 fn abor_behind_inline_telnet_ip_and_synch_bytes() {
     let s = Server::start(&["-a"]);
-    let mut c = s.anon();
+    let mut c = s.anonymous();
     let d = stalled_retr(&s, &mut c);
     // IAC IP IAC DM, then ABOR, all inline.
     c.send_raw(b"\xff\xf4\xff\xf2ABOR\r\n");
@@ -331,14 +331,14 @@ fn abor_behind_inline_telnet_ip_and_synch_bytes() {
 fn abor_behind_telnet_synch_with_urgent_dm_as_bsd_ftp_sends_it() {
     use std::os::fd::AsRawFd;
     let s = Server::start(&["-a"]);
-    let mut c = s.anon();
+    let mut c = s.anonymous();
     let d = stalled_retr(&s, &mut c);
     // BSD/inetutils ftp: IAC IP IAC inline, then DM as TCP urgent data, then ABOR.
     c.send_raw(b"\xff\xf4\xff");
     let dm = [0xf2u8];
     let n = unsafe {
         libc::send(
-            c.w.as_raw_fd(),
+            c.stream().as_raw_fd(),
             dm.as_ptr() as *const libc::c_void,
             1,
             libc::MSG_OOB,
@@ -352,10 +352,10 @@ fn abor_behind_telnet_synch_with_urgent_dm_as_bsd_ftp_sends_it() {
 #[test]
 fn abor_during_stor_keeps_what_arrived() {
     let s = Server::start(&["-a", "-w"]);
-    let mut c = s.anon();
-    c.ok("TYPE I", 200);
-    let mut d = c.pasv();
-    c.ok("STOR up.bin", 150);
+    let mut c = s.anonymous();
+    c.expect("TYPE I", 200);
+    let mut d = c.pasv_connect();
+    c.expect("STOR up.bin", 150);
     let data = pattern(100_000, 2);
     d.write_all(&data).unwrap();
     // Let the server write it before the abort.
@@ -369,13 +369,13 @@ fn abor_during_stor_keeps_what_arrived() {
         c.reply().expect(226);
     }
     assert_bytes_eq(&fs::read(s.path("up.bin")).unwrap(), &data, "kept");
-    c.ok("NOOP", 200);
+    c.expect("NOOP", 200);
 }
 
 #[test]
 fn stat_and_noop_are_answered_during_a_transfer() {
     let s = Server::start(&["-a"]);
-    let mut c = s.anon();
+    let mut c = s.anonymous();
     let d = stalled_retr(&s, &mut c);
     let r = c.cmd("STAT");
     assert!(
@@ -383,7 +383,7 @@ fn stat_and_noop_are_answered_during_a_transfer() {
         "STAT during transfer: {:?}",
         r.lines
     );
-    c.ok("NOOP", 200);
+    c.expect("NOOP", 200);
     c.send("ABOR");
     aborted_then_usable(&s, &mut c, d);
 }
@@ -391,7 +391,7 @@ fn stat_and_noop_are_answered_during_a_transfer() {
 #[test]
 fn quit_during_a_transfer_replies_221_and_closes() {
     let s = Server::start(&["-a"]);
-    let mut c = s.anon();
+    let mut c = s.anonymous();
     let _d = stalled_retr(&s, &mut c);
     c.send("QUIT");
     let mut r = c.reply();
@@ -399,9 +399,9 @@ fn quit_during_a_transfer_replies_221_and_closes() {
         r = c.reply();
     }
     assert_eq!(r.code, 221, "{:?}", r.lines);
-    assert!(c.read_to_close().is_some(), "closed after QUIT");
+    assert!(c.wait_closed(IO_TIMEOUT).is_ok(), "closed after QUIT");
     // The server is fine.
-    s.anon().ok("NOOP", 200);
+    s.anonymous().expect("NOOP", 200);
 }
 
 #[test]
@@ -409,10 +409,10 @@ fn other_sessions_are_served_while_a_big_download_runs() {
     let s = Server::start(&["-a"]);
     sparse(&s.path("huge.bin"), 16 * GIB, &[]);
     s.put("small.txt", b"small");
-    let mut a = s.anon();
-    a.ok("TYPE I", 200);
-    let mut d = a.pasv();
-    a.ok("RETR huge.bin", 150);
+    let mut a = s.anonymous();
+    a.expect("TYPE I", 200);
+    let mut d = a.pasv_connect();
+    a.expect("RETR huge.bin", 150);
     let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let done2 = done.clone();
     let reader = std::thread::spawn(move || {
@@ -427,11 +427,11 @@ fn other_sessions_are_served_while_a_big_download_runs() {
         total
     });
     std::thread::sleep(Duration::from_millis(200));
-    let mut b = s.anon();
+    let mut b = s.anonymous();
     let mut worst = Duration::ZERO;
     for _ in 0..20 {
         let t = Instant::now();
-        b.ok("NOOP", 200);
+        b.expect("NOOP", 200);
         worst = worst.max(t.elapsed());
     }
     let t = Instant::now();
@@ -451,33 +451,14 @@ fn other_sessions_are_served_while_a_big_download_runs() {
     );
 }
 
-/// Sets SO_LINGER 0 so that dropping the stream sends a reset (an abrupt disconnect).
-fn set_linger_zero(s: &std::net::TcpStream) {
-    use std::os::fd::AsRawFd;
-    let l = libc::linger {
-        l_onoff: 1,
-        l_linger: 0,
-    };
-    let rc = unsafe {
-        libc::setsockopt(
-            s.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_LINGER,
-            &l as *const _ as *const libc::c_void,
-            std::mem::size_of::<libc::linger>() as libc::socklen_t,
-        )
-    };
-    assert_eq!(rc, 0);
-}
-
 #[test]
 fn upload_reset_midway_keeps_the_part_received() {
     let s = Server::start(&["-a", "-w"]);
     let data = pattern(300_000, 4);
-    let mut c = s.anon();
-    c.ok("TYPE I", 200);
-    let mut d = c.pasv();
-    c.ok("STOR cut.bin", 150);
+    let mut c = s.anonymous();
+    c.expect("TYPE I", 200);
+    let mut d = c.pasv_connect();
+    c.expect("STOR cut.bin", 150);
     d.write_all(&data).unwrap();
     assert!(
         eventually(IO_TIMEOUT, || fs::metadata(s.path("cut.bin"))
@@ -487,29 +468,29 @@ fn upload_reset_midway_keeps_the_part_received() {
     );
     // The client vanishes: both connections reset.
     set_linger_zero(&d);
-    set_linger_zero(&c.w);
+    set_linger_zero(c.stream());
     drop(d);
     drop(c);
     std::thread::sleep(Duration::from_millis(500));
     assert_bytes_eq(&fs::read(s.path("cut.bin")).unwrap(), &data, "kept");
-    s.anon().ok("NOOP", 200);
+    s.anonymous().expect("NOOP", 200);
 }
 
 #[test]
 fn upload_keeps_everything_sent_when_control_connection_drops_first() {
     let s = Server::start(&["-a", "-w"]);
     let data = pattern(300_000, 4);
-    let mut c = s.anon();
-    c.ok("TYPE I", 200);
-    let mut d = c.pasv();
-    c.ok("STOR cut.bin", 150);
+    let mut c = s.anonymous();
+    c.expect("TYPE I", 200);
+    let mut d = c.pasv_connect();
+    c.expect("STOR cut.bin", 150);
     d.write_all(&data[..100_000]).unwrap();
     assert!(eventually(IO_TIMEOUT, || fs::metadata(s.path("cut.bin"))
         .map(|m| m.len() == 100_000)
         .unwrap_or(false)));
     // The control connection goes away mid-upload; the data connection still delivers the
     // rest and then closes. What the client sent is what the file must hold.
-    let _ = c.w.shutdown(Shutdown::Both);
+    let _ = c.stream().shutdown(Shutdown::Both);
     drop(c);
     std::thread::sleep(Duration::from_millis(100));
     let sent_all = d.write_all(&data[100_000..]).is_ok();
@@ -526,7 +507,7 @@ fn upload_keeps_everything_sent_when_control_connection_drops_first() {
         "client sent 300000 bytes (all writes succeeded: {sent_all}); file has {:?}",
         fs::metadata(s.path("cut.bin")).map(|m| m.len())
     );
-    s.anon().ok("NOOP", 200);
+    s.anonymous().expect("NOOP", 200);
 }
 
 fn read_all_lossy(s: &mut std::net::TcpStream) -> Vec<u8> {
@@ -539,7 +520,7 @@ fn read_all_lossy(s: &mut std::net::TcpStream) -> Vec<u8> {
 fn missing_files_and_directories_get_550_for_transfers() {
     let s = Server::start(&["-a", "-w"]);
     fs::create_dir(s.path("dir")).unwrap();
-    let mut c = s.anon();
+    let mut c = s.anonymous();
     for cmd in [
         "RETR missing",
         "RETR dir",
@@ -549,10 +530,10 @@ fn missing_files_and_directories_get_550_for_transfers() {
         "NLST missing",
         "MLSD missing",
     ] {
-        let _d = c.pasv();
-        c.ok(cmd, 550);
+        let _d = c.pasv_connect();
+        c.expect(cmd, 550);
     }
-    c.ok("NOOP", 200);
+    c.expect("NOOP", 200);
 }
 
 #[test]
@@ -561,26 +542,26 @@ fn ipv6_epsv_and_eprt_transfer() {
     fs::write(root.join("f.bin"), pattern(200_000, 8)).unwrap();
     let r = root.path().display().to_string();
     let s = Server::start_raw(&["-a", "-w", "--root", &r, "-l", "[::1]:0"], 1);
-    let mut c = Ftp::connect(s.addr());
+    let mut c = Client::connect(s.addr());
     c.login_anonymous();
     let want = pattern(200_000, 8);
     assert_bytes_eq(&c.retr(Mode::Epsv, "f.bin"), &want, "EPSV over IPv6");
     assert_bytes_eq(&c.retr(Mode::Eprt, "f.bin"), &want, "EPRT |2| over IPv6");
     c.stor(Mode::Eprt, "up6.bin", b"via eprt 2");
     assert_eq!(fs::read(root.join("up6.bin")).unwrap(), b"via eprt 2");
-    c.ok("EPSV 2", 229);
+    c.expect("EPSV 2", 229);
 }
 
 #[test]
 fn last_data_setup_wins_and_each_is_used_once() {
     let s = Server::start(&["-a"]);
     s.put("f", b"once");
-    let mut c = s.anon();
-    c.ok("TYPE I", 200);
+    let mut c = s.anonymous();
+    c.expect("TYPE I", 200);
     // PASV then PORT: the transfer goes through PORT.
     let _unused = c.pasv_addr();
     let l = c.port();
-    c.ok("RETR f", 150);
+    c.expect("RETR f", 150);
     let mut d = accept_timeout(&l, IO_TIMEOUT).expect("server connected to PORT");
     assert_eq!(read_all(&mut d), b"once");
     c.reply().expect(226);
@@ -600,13 +581,13 @@ fn thirty_concurrent_sessions_each_get_their_own_bytes() {
     let threads: Vec<_> = (0..n)
         .map(|i| {
             std::thread::spawn(move || {
-                let mut c = Ftp::connect(addr);
+                let mut c = Client::connect(addr);
                 c.login_anonymous();
                 let mode = MODES[i % 4];
                 let got = c.retr(mode, &format!("f{i}.bin"));
                 assert_bytes_eq(&got, &pattern(200_000 + i, i as u64), &format!("f{i}"));
                 c.stor(mode, &format!("u{i}.bin"), &got);
-                c.ok("QUIT", 221);
+                c.expect("QUIT", 221);
             })
         })
         .collect();
