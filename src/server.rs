@@ -328,7 +328,7 @@ impl Server {
         loop {
             // After every read: carry out what the session asked for and send its replies.
             self.run_actions(key, now);
-            if !self.flush(key) {
+            if !self.flush(key, now) {
                 return;
             }
             let Some(Conn::Control(control)) = self.conns.get_mut(key) else {
@@ -368,7 +368,7 @@ impl Server {
     }
 
     /// Writes pending replies; false if the connection is closing or gone.
-    fn flush(&mut self, key: usize) -> bool {
+    fn flush(&mut self, key: usize, now: Instant) -> bool {
         let Some(Conn::Control(control)) = self.conns.get_mut(key) else {
             return false;
         };
@@ -408,7 +408,7 @@ impl Server {
         }
         if !pending {
             // The client reads again: run any lines held back while it did not.
-            control.session.handle_input(&[], Instant::now());
+            control.session.handle_input(&[], now);
         }
         true
     }

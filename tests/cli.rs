@@ -183,57 +183,39 @@ fn refuses_missing_users_file() {
     });
 }
 
-#[test]
-fn refuses_users_file_with_malformed_line_naming_the_line() {
+const HASH: &str = "$6$abcdefgh$ltjgWl6579NluT/Vi1nwEvcil.G5Nbc4NiXZaNGStk8PSwGfQv72N2CKPPrVACtLtip/cZ/1GM/O6IND4WQhG.";
+
+/// Starts the server with a users file made from `lines` (`{home}` is an existing directory)
+/// and checks that it refuses to start and names line `bad_line`.
+fn assert_users_file_refused_at(lines: &str, bad_line: usize) {
     let d = TempDir::new("cli");
     let home = d.join("home");
     std::fs::create_dir(&home).unwrap();
     let uf = d.join("users");
-    let hash = "$6$abcdefgh$ltjgWl6579NluT/Vi1nwEvcil.G5Nbc4NiXZaNGStk8PSwGfQv72N2CKPPrVACtLtip/cZ/1GM/O6IND4WQhG.";
-    std::fs::write(
-        &uf,
-        format!(
-            "# users\nalice:{hash}:{}:rw\nthis line is not a user\n",
-            home.display()
-        ),
-    )
-    .unwrap();
+    std::fs::write(&uf, lines.replace("{home}", &home.display().to_string())).unwrap();
     let u = uf.display().to_string();
     with_root(&["-U", &u], |a| {
         refuses(a, &[]);
         let out = run_bin(a, b"");
         assert!(
-            names_line(&out.stderr, 3),
-            "should name line 3: {:?}",
+            names_line(&out.stderr, bad_line),
+            "should name line {bad_line}: {:?}",
             out.stderr
         );
     });
 }
 
 #[test]
+fn refuses_users_file_with_malformed_line_naming_the_line() {
+    assert_users_file_refused_at(
+        &format!("# users\nalice:{HASH}:{{home}}:rw\nthis line is not a user\n"),
+        3,
+    );
+}
+
+#[test]
 fn refuses_users_file_with_unknown_permission() {
-    let d = TempDir::new("cli");
-    let home = d.join("home");
-    std::fs::create_dir(&home).unwrap();
-    let uf = d.join("users");
-    std::fs::write(
-        &uf,
-        format!(
-            "# comment\n\nbob:$6$abcdefgh$ltjgWl6579NluT/Vi1nwEvcil.G5Nbc4NiXZaNGStk8PSwGfQv72N2CKPPrVACtLtip/cZ/1GM/O6IND4WQhG.:{}:readwrite\n",
-            home.display()
-        ),
-    )
-    .unwrap();
-    let u = uf.display().to_string();
-    with_root(&["-U", &u], |a| {
-        refuses(a, &[]);
-        let out = run_bin(a, b"");
-        assert!(
-            names_line(&out.stderr, 3),
-            "should name line 3: {:?}",
-            out.stderr
-        );
-    });
+    assert_users_file_refused_at(&format!("# comment\n\nbob:{HASH}:{{home}}:readwrite\n"), 3);
 }
 
 #[test]
