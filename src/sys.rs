@@ -30,6 +30,46 @@ pub fn sendfile(socket: RawFd, file: RawFd, offset: &mut u64, len: usize) -> io:
     Ok(sent as usize)
 }
 
+/// splice(2) between two descriptors, one of them a pipe, without offsets: moves up to `len`
+/// bytes as page references where the kernel can. Never waits on the pipe (SPLICE_F_NONBLOCK);
+/// a non-blocking socket answers `WouldBlock` as usual.
+pub fn splice(from: RawFd, to: RawFd, len: usize) -> io::Result<usize> {
+    let flags = libc::SPLICE_F_MOVE | libc::SPLICE_F_NONBLOCK;
+    // SAFETY: both descriptors are open for the duration of the call; null offsets mean "the
+    // descriptor's own position", which splice(2) allows.
+    let moved = unsafe {
+        libc::splice(
+            from,
+            std::ptr::null_mut(),
+            to,
+            std::ptr::null_mut(),
+            len,
+            flags,
+        )
+    };
+    if moved < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(moved as usize)
+}
+
+/// A non-blocking, close-on-exec pipe: (read end, write end).
+pub fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0; 2];
+    // SAFETY: `fds` has room for the two descriptors pipe2 writes.
+    check(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_NONBLOCK | libc::O_CLOEXEC) })?;
+    // SAFETY: pipe2 succeeded, so both descriptors are fresh and ours.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+/// Grows a pipe to `bytes` (F_SETPIPE_SZ) and returns its capacity. The kernel refuses sizes above
+/// /proc/sys/fs/pipe-max-size and, for an unprivileged user past its pipe quota, any growth.
+pub fn set_pipe_size(pipe: RawFd, bytes: usize) -> io::Result<usize> {
+    let bytes = libc::c_int::try_from(bytes).unwrap_or(libc::c_int::MAX);
+    // SAFETY: fcntl on a descriptor we own; F_SETPIPE_SZ takes an int argument.
+    check(unsafe { libc::fcntl(pipe, libc::F_SETPIPE_SZ, bytes) }).map(|n| n as usize)
+}
+
 /// A listening TCP socket, non-blocking and close-on-exec, with SO_REUSEADDR, IPV6_V6ONLY for
 /// IPv6 (so `[::]:21` and `0.0.0.0:21` can both be given) and our own listen backlog.
 pub fn bind_listener(addr: SocketAddr) -> io::Result<mio::net::TcpListener> {
@@ -140,11 +180,7 @@ extern "C" fn on_signal(signal: libc::c_int) {
 /// Routes `signals` into a non-blocking pipe (the self-pipe trick) and returns its read end,
 /// to register with the poll loop. Each byte read is the number of a signal received.
 pub fn signal_pipe(signals: &[libc::c_int]) -> io::Result<OwnedFd> {
-    let mut fds = [0; 2];
-    // SAFETY: `fds` has room for the two descriptors pipe2 writes.
-    check(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_NONBLOCK | libc::O_CLOEXEC) })?;
-    // SAFETY: pipe2 succeeded, so both descriptors are fresh and ours.
-    let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    let (read, write) = pipe()?;
     // The write end lives as long as the process: the handler may run at any time.
     SIGNAL_PIPE.store(
         std::os::fd::IntoRawFd::into_raw_fd(write),
