@@ -1,6 +1,6 @@
-//! The thin unsafe layer: every libc call the server needs and mio lacks (sendfile, signals,
-//! listener sockets with our own backlog, socket options). Each function is small, checks its
-//! result and turns errno into `io::Error`; nothing here knows about FTP.
+//! The thin unsafe layer: every libc call the server needs and mio lacks (sendfile, splice,
+//! pipes, signals, listener sockets with our own backlog, socket options). Each function is small,
+//! checks its result and turns errno into `io::Error`; nothing here knows about FTP.
 
 use std::io;
 use std::net::SocketAddr;
