@@ -305,10 +305,8 @@ impl FileReceiver {
 
     fn pump(&mut self, stream: &mut impl DataStream, budget: usize) -> Result<Step, TransferError> {
         if let Route::Undecided = self.route {
-            self.route = match UploadPipe::new() {
-                Some(pipe) if !self.ascii => Route::Splice(pipe),
-                _ => Route::Copy(Vec::new()),
-            };
+            let pipe = if self.ascii { None } else { UploadPipe::new() };
+            self.route = pipe.map_or(Route::Copy(Vec::new()), Route::Splice);
         }
         if let Route::Splice(pipe) = &self.route {
             match pipe.pump(&self.file, &mut self.bytes, stream, budget)? {
