@@ -184,47 +184,26 @@ fn pwd_cwd_cdup_and_their_x_aliases() {
     let s = Server::start(&["-a"]);
     fs::create_dir_all(s.path("a/b")).unwrap();
     let mut c = s.anonymous();
-    assert_eq!(
-        c.expect("PWD", 257).lines,
-        ["257 \"/\" is the current directory."]
-    );
+    assert_eq!(c.pwd(), "257 \"/\" is the current directory.");
     c.expect("CWD a", 250);
     assert_eq!(
         c.expect("XPWD", 257).lines,
         ["257 \"/a\" is the current directory."]
     );
     c.expect("XCWD b", 250);
-    assert_eq!(
-        c.expect("PWD", 257).lines,
-        ["257 \"/a/b\" is the current directory."]
-    );
+    assert_eq!(c.pwd(), "257 \"/a/b\" is the current directory.");
     c.expect("CDUP", 250);
-    assert_eq!(
-        c.expect("PWD", 257).lines,
-        ["257 \"/a\" is the current directory."]
-    );
+    assert_eq!(c.pwd(), "257 \"/a\" is the current directory.");
     c.expect("XCUP", 250);
-    assert_eq!(
-        c.expect("PWD", 257).lines,
-        ["257 \"/\" is the current directory."]
-    );
+    assert_eq!(c.pwd(), "257 \"/\" is the current directory.");
     c.expect("CWD /a/b", 250);
     c.expect("CWD ../..", 250);
-    assert_eq!(
-        c.expect("PWD", 257).lines,
-        ["257 \"/\" is the current directory."]
-    );
+    assert_eq!(c.pwd(), "257 \"/\" is the current directory.");
     c.expect("CWD /a/./b/../b", 250);
-    assert_eq!(
-        c.expect("PWD", 257).lines,
-        ["257 \"/a/b\" is the current directory."]
-    );
+    assert_eq!(c.pwd(), "257 \"/a/b\" is the current directory.");
     c.expect("CWD /", 250);
     c.expect("CDUP", 250);
-    assert_eq!(
-        c.expect("PWD", 257).lines,
-        ["257 \"/\" is the current directory."]
-    );
+    assert_eq!(c.pwd(), "257 \"/\" is the current directory.");
 }
 
 #[test]
@@ -235,10 +214,7 @@ fn cwd_to_missing_or_file_is_550() {
     c.expect("CWD nope", 550);
     c.expect("XCWD nope", 550);
     c.expect("CWD file.txt", 550);
-    assert_eq!(
-        c.expect("PWD", 257).lines,
-        ["257 \"/\" is the current directory."]
-    );
+    assert_eq!(c.pwd(), "257 \"/\" is the current directory.");
 }
 
 #[test]
@@ -274,10 +250,7 @@ fn quotes_in_directory_names_are_doubled() {
     );
     assert!(s.path("say \"hi\"").is_dir());
     c.expect("CWD say \"hi\"", 250);
-    assert_eq!(
-        c.expect("PWD", 257).lines,
-        ["257 \"/say \"\"hi\"\"\" is the current directory."]
-    );
+    assert_eq!(c.pwd(), "257 \"/say \"\"hi\"\"\" is the current directory.");
 }
 
 #[test]

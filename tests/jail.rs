@@ -114,11 +114,6 @@ fn list_refused(client: &mut Client, line: &str) {
     }
 }
 
-fn pwd(client: &mut Client) -> String {
-    let reply = client.expect("PWD", 257);
-    reply.text()
-}
-
 /// Every read command on paths through a symlink that points out of the root, by an absolute
 /// target (`/etc`, `base/outside`).
 #[test]
@@ -129,7 +124,7 @@ fn symlink_to_an_absolute_path_outside_is_not_followed() {
     let before = layout.outside_snapshot();
     for dir in ["etc_link", "out_abs"] {
         refused(&mut c, format!("CWD {dir}").as_bytes());
-        assert_eq!(pwd(&mut c), "257 \"/\" is the current directory.");
+        assert_eq!(c.pwd(), "257 \"/\" is the current directory.");
         list_refused(&mut c, &format!("LIST {dir}"));
         list_refused(&mut c, &format!("NLST {dir}"));
         list_refused(&mut c, &format!("MLSD {dir}"));
@@ -167,7 +162,7 @@ fn symlink_to_a_relative_path_outside_is_not_followed() {
         list_refused(&mut c, &format!("LIST {dir}"));
         list_refused(&mut c, &format!("NLST {dir}"));
     }
-    assert_eq!(pwd(&mut c), "257 \"/\" is the current directory.");
+    assert_eq!(c.pwd(), "257 \"/\" is the current directory.");
     for path in [
         "secret_link",
         "out_rel/secret.txt",
@@ -233,7 +228,7 @@ fn dotdot_in_every_position_stays_at_the_root() {
         let reply = c.cmd(&format!("CWD {dir}"));
         assert_eq!(reply.code, 250, "CWD {dir} -> {reply:?}");
         assert_eq!(
-            pwd(&mut c),
+            c.pwd(),
             "257 \"/\" is the current directory.",
             "after CWD {dir}"
         );
@@ -429,7 +424,7 @@ fn control_bytes_in_names_are_confined_and_harmless() {
     for byte in [0x01u8, 0x09, 0x1b, 0x1f] {
         let reply = c.cmd_bytes(&[b"CWD ".as_slice(), &[byte], b"/../.."].concat());
         assert!(reply.is(&[250, 550]), "{reply:?}");
-        assert_eq!(pwd(&mut c), "257 \"/\" is the current directory.");
+        assert_eq!(c.pwd(), "257 \"/\" is the current directory.");
         retr_refused(&mut c, &format!("{}../top.txt", byte as char));
     }
     let listing = c.try_listing("LIST").expect("LIST");
@@ -676,7 +671,7 @@ fn symlinks_that_stay_inside_keep_working() {
     let names = c.try_listing("NLST in_dir/up").unwrap();
     assert!(names.contains("inside.txt"), "{names}");
     c.expect("CWD in_dir", 250);
-    assert_eq!(pwd(&mut c), "257 \"/in_dir\" is the current directory.");
+    assert_eq!(c.pwd(), "257 \"/in_dir\" is the current directory.");
     assert_eq!(c.try_retr(b"file.txt").unwrap(), DIR_FILE);
     c.expect("CWD up", 250);
     assert_eq!(c.try_retr(b"inside.txt").unwrap(), INSIDE);

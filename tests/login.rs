@@ -83,8 +83,7 @@ fn user_with_hash_from_hash_password_logs_in_and_sees_home_as_root() {
     c.expect("USER alice", 331);
     // A password with a space: the argument is everything after "PASS ".
     c.expect("PASS correct horse", 230);
-    let r = c.expect("PWD", 257);
-    assert_eq!(r.lines, ["257 \"/\" is the current directory."]);
+    assert_eq!(c.pwd(), "257 \"/\" is the current directory.");
     assert_eq!(c.nlst(Mode::Pasv, "NLST"), ["mine.txt"]);
     assert_eq!(c.retr(Mode::Pasv, "/mine.txt"), b"alice's file\n");
     c.expect("SIZE /root-only.txt", 550);
@@ -263,10 +262,7 @@ fn user_is_confined_to_home() {
     c.expect("SIZE ../bob/bob-secret.txt", 550);
     c.expect("SIZE /../bob/bob-secret.txt", 550);
     c.expect("CWD ..", 250);
-    assert_eq!(
-        c.expect("PWD", 257).lines,
-        ["257 \"/\" is the current directory."]
-    );
+    assert_eq!(c.pwd(), "257 \"/\" is the current directory.");
     c.expect("CWD ../bob", 550);
     assert_eq!(c.nlst(Mode::Pasv, "NLST .."), ["a.txt"]);
     // Writes cannot land outside either.

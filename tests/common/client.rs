@@ -217,6 +217,12 @@ impl Client {
         r
     }
 
+    /// PWD's whole reply, its code asserted: `257 "/a" is the current directory.`
+    #[track_caller]
+    pub fn pwd(&mut self) -> String {
+        self.expect("PWD", 257).text()
+    }
+
     #[track_caller]
     pub fn login(&mut self, user: &str, pass: &str) {
         self.expect(&format!("USER {user}"), 331);
