@@ -28,8 +28,6 @@ pub const LISTEN_BACKLOG: i32 = 1024;
 /// Entries a STAT with a path lists over the control connection before it says it stopped.
 pub const MAX_STAT_ENTRIES: usize = 2000;
 
-/// A connection that has not logged in this long is closed: it cannot hold a slot for nothing.
-pub const LOGIN_TIMEOUT_SECS: u64 = 30;
 /// Delay before the 530 of the first failed login; it doubles with each further failure.
 pub const LOGIN_FAILURE_DELAY_MS: u64 = 500;
 /// Failed logins after which the session is closed.
@@ -42,6 +40,8 @@ pub const DEFAULT_MAX_CLIENTS: usize = 256;
 pub const DEFAULT_MAX_PER_IP: usize = 16;
 pub const DEFAULT_IDLE_TIMEOUT_SECS: u64 = 300;
 pub const DEFAULT_DATA_TIMEOUT_SECS: u64 = 300;
+/// A connection that has not logged in this long is closed: it cannot hold a slot for nothing.
+pub const DEFAULT_LOGIN_TIMEOUT_SECS: u64 = 30;
 
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -60,6 +60,7 @@ pub struct Config {
     pub max_per_ip: usize,
     pub idle_timeout: Duration,
     pub data_timeout: Duration,
+    pub login_timeout: Duration,
 }
 
 impl Config {
@@ -77,6 +78,7 @@ impl Config {
             max_per_ip: DEFAULT_MAX_PER_IP,
             idle_timeout: Duration::from_secs(DEFAULT_IDLE_TIMEOUT_SECS),
             data_timeout: Duration::from_secs(DEFAULT_DATA_TIMEOUT_SECS),
+            login_timeout: Duration::from_secs(DEFAULT_LOGIN_TIMEOUT_SECS),
         }
     }
 }

@@ -86,6 +86,12 @@ fn options() -> Options {
     );
     opts.optopt(
         "",
+        "login-timeout",
+        "close a connection that has not logged in this long (default 30)",
+        "SECS",
+    );
+    opts.optopt(
+        "",
         "run-as",
         "when started as root: bind, then run as this user (and group)",
         "USER[:GROUP]",
@@ -291,6 +297,11 @@ fn parse_config(matches: &Matches) -> Result<Config, String> {
             matches,
             "data-timeout",
             config::DEFAULT_DATA_TIMEOUT_SECS,
+        )?),
+        login_timeout: Duration::from_secs(number(
+            matches,
+            "login-timeout",
+            config::DEFAULT_LOGIN_TIMEOUT_SECS,
         )?),
     })
 }

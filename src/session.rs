@@ -19,8 +19,7 @@ use log::{debug, info, warn};
 use crate::auth::{self, Users};
 use crate::command::{self, Command, EpsvArg, LineFramer, TransferType};
 use crate::config::{
-    Config, LOGIN_FAILURE_DELAY_MS, LOGIN_TIMEOUT_SECS, MAX_LOGIN_FAILURES,
-    MAX_OUTPUT_BACKLOG_BYTES, MAX_STAT_ENTRIES,
+    Config, LOGIN_FAILURE_DELAY_MS, MAX_LOGIN_FAILURES, MAX_OUTPUT_BACKLOG_BYTES, MAX_STAT_ENTRIES,
 };
 use crate::fs::{self, FileKind, Jail, WriteMode};
 use crate::listing::{self, Facts};
@@ -307,12 +306,11 @@ impl Session {
             // Only a running upload is left, and its data deadline was handled above.
             return;
         }
-        if !self.is_logged_in()
-            && now >= self.connected_at + Duration::from_secs(LOGIN_TIMEOUT_SECS)
-        {
+        if !self.is_logged_in() && now >= self.connected_at + self.shared.config.login_timeout {
             info!(
-                "[#{}] no login within {LOGIN_TIMEOUT_SECS} s: closing",
-                self.id
+                "[#{}] no login within {} s: closing",
+                self.id,
+                self.shared.config.login_timeout.as_secs()
             );
             self.reply(
                 reply::SERVICE_NOT_AVAILABLE,
@@ -390,8 +388,8 @@ impl Session {
         }
         let idle =
             (!self.is_transferring()).then(|| self.last_activity + self.shared.config.idle_timeout);
-        let login = (!self.is_logged_in())
-            .then(|| self.connected_at + Duration::from_secs(LOGIN_TIMEOUT_SECS));
+        let login =
+            (!self.is_logged_in()).then(|| self.connected_at + self.shared.config.login_timeout);
         [idle, login, self.data_deadline, self.login_delay]
             .into_iter()
             .flatten()
@@ -1607,7 +1605,7 @@ mod tests {
         let start = Instant::now();
         let mut s = session(&root, false, start);
         take_output(&mut s);
-        let deadline = start + Duration::from_secs(LOGIN_TIMEOUT_SECS);
+        let deadline = start + Duration::from_secs(crate::config::DEFAULT_LOGIN_TIMEOUT_SECS);
         assert_eq!(s.poll_timeout(), Some(deadline));
         // Chatter before login does not extend it.
         feed(&mut s, "SYST\r\n", start + Duration::from_secs(20));
