@@ -32,6 +32,10 @@ pub const MAX_STAT_ENTRIES: usize = 2000;
 pub const LOGIN_FAILURE_DELAY_MS: u64 = 500;
 /// Failed logins after which the session is closed.
 pub const MAX_LOGIN_FAILURES: u8 = 3;
+/// At SIGTERM a running upload may finish within this grace; then it is cut (426).
+pub const SHUTDOWN_GRACE_MS: u64 = 2000;
+/// After the grace, the time left to send the last replies before the process exits anyway.
+pub const SHUTDOWN_FLUSH_MS: u64 = 1000;
 /// How long accepting pauses when the process is out of descriptors (EMFILE/ENFILE).
 pub const ACCEPT_PAUSE_MS: u64 = 200;
 

@@ -23,7 +23,9 @@ use mio::{Events, Interest, Poll, Token};
 use slab::Slab;
 
 use crate::auth::Users;
-use crate::config::{ACCEPT_PAUSE_MS, CONTROL_READ_BYTES, TURN_BYTES};
+use crate::config::{
+    ACCEPT_PAUSE_MS, CONTROL_READ_BYTES, SHUTDOWN_FLUSH_MS, SHUTDOWN_GRACE_MS, TURN_BYTES,
+};
 use crate::session::{Action, DataEvent, Session, Shared};
 use crate::sys;
 use crate::transfer::{Job, Step};
@@ -83,6 +85,9 @@ pub struct Server {
     accept_paused_until: Option<Instant>,
     paused_listeners: Vec<usize>,
     signals: OwnedFd,
+    /// SIGTERM came: no more accepting; the loop ends when the last session has closed, or at
+    /// this instant whatever the sessions are doing.
+    stop_deadline: Option<Instant>,
 }
 
 /// What the signals received ask for.
@@ -134,17 +139,27 @@ impl Server {
             accept_paused_until: None,
             paused_listeners: Vec::new(),
             signals,
+            stop_deadline: None,
         })
     }
 
-    /// Serves until SIGTERM or SIGINT.
+    /// Serves until SIGTERM or SIGINT, then until the sessions have said goodbye (bounded).
     pub fn run(&mut self) -> io::Result<()> {
         let mut events = Events::with_capacity(EVENTS_CAPACITY);
         loop {
+            if let Some(deadline) = self.stop_deadline {
+                if self.sessions == 0 {
+                    return Ok(());
+                }
+                if Instant::now() >= deadline {
+                    self.stop_now();
+                    return Ok(());
+                }
+            }
             self.prune_timers();
             let timeout = if self.runnable.is_empty() {
                 let next_timer = self.timers.peek().map(|Reverse((deadline, _))| *deadline);
-                [next_timer, self.accept_paused_until]
+                [next_timer, self.accept_paused_until, self.stop_deadline]
                     .into_iter()
                     .flatten()
                     .min()
@@ -165,9 +180,13 @@ impl Server {
                     if signals.reload {
                         self.reload_users();
                     }
-                    if signals.stop {
-                        self.stop();
+                    if signals.stop && self.stop_deadline.is_some() {
+                        // A second SIGTERM: the operator does not want to wait.
+                        self.stop_now();
                         return Ok(());
+                    }
+                    if signals.stop {
+                        self.begin_stop(now);
                     }
                     continue;
                 }
@@ -195,13 +214,19 @@ impl Server {
     fn guarded(&mut self, key: usize, f: impl FnOnce(&mut Server)) {
         if catch_unwind(AssertUnwindSafe(|| f(self))).is_err() {
             let owner = self.owner_of(key);
-            error!("[#{owner}] internal error: closing this session");
-            if let Some(Conn::Control(control)) = self.conns.get_mut(owner) {
-                let _ = control
-                    .stream
-                    .write(b"421 Internal error, closing control connection.\r\n");
-                self.to_close.push(owner);
-            }
+            self.abort_session(owner, "panicked");
+        }
+    }
+
+    /// A broken invariant: tell the client 421 and close its session, never the server.
+    fn abort_session(&mut self, key: usize, why: &str) {
+        error!("[#{key}] internal error ({why}): closing this session");
+        if let Some(Conn::Control(control)) = self.conns.get_mut(key) {
+            let _ = control
+                .stream
+                .write(b"421 Internal error, closing control connection.\r\n");
+            control.deadline = None;
+            self.to_close.push(key);
         }
     }
 
@@ -500,6 +525,15 @@ impl Server {
                     self.guarded(key, |server| {
                         if let Some(Conn::Control(control)) = server.conns.get_mut(key) {
                             control.session.handle_timeout(now);
+                            // Defence in depth: a deadline still due after its handling would
+                            // fire again at once, forever (the CPU spin of a closing upload).
+                            if control
+                                .session
+                                .poll_timeout()
+                                .is_some_and(|next| next <= now)
+                            {
+                                return server.abort_session(key, "a deadline did not move");
+                            }
                         }
                         server.service_control(key, now);
                     });
@@ -824,11 +858,41 @@ impl Server {
         }
     }
 
-    fn stop(&mut self) {
+    /// SIGTERM/SIGINT: stop accepting and tell every session; a running upload gets a short
+    /// grace to finish. The loop ends when the last session has closed, or at `stop_deadline`.
+    fn begin_stop(&mut self, now: Instant) {
         info!("stopping: closing {} sessions", self.sessions);
+        let grace = Duration::from_millis(SHUTDOWN_GRACE_MS);
+        self.stop_deadline = Some(now + grace + Duration::from_millis(SHUTDOWN_FLUSH_MS));
+        self.accept_paused_until = None;
+        self.paused_listeners.clear();
+        let keys: Vec<usize> = self.conns.iter().map(|(key, _)| key).collect();
+        for key in keys {
+            match self.conns.get(key) {
+                Some(Conn::Listener(_)) => {
+                    if let Conn::Listener(mut listener) = self.conns.remove(key) {
+                        let _ = self.poll.registry().deregister(&mut listener);
+                    }
+                }
+                Some(Conn::Control(_)) => self.guarded(key, |server| {
+                    if let Some(Conn::Control(control)) = server.conns.get_mut(key) {
+                        control.session.handle_shutdown(now, grace);
+                    }
+                    server.service_control(key, now);
+                }),
+                _ => {}
+            }
+        }
+    }
+
+    /// The end of the grace, or a second signal: what is still open is told 421 and dropped.
+    fn stop_now(&mut self) {
+        info!("stopping now: dropping {} sessions", self.sessions);
         for (_, conn) in self.conns.iter_mut() {
             if let Conn::Control(control) = conn {
-                let _ = control.stream.write(b"421 Server shutting down.\r\n");
+                if !control.finished {
+                    let _ = control.stream.write(b"421 Server shutting down.\r\n");
+                }
             }
         }
         self.conns.clear();

@@ -88,8 +88,9 @@ enum Data {
     None,
     /// PASV or EPSV asked the server for a listener; no reply sent yet.
     Opening { extended: bool },
-    /// A passive listener is open; `connected` once the client connected to it.
-    Passive { connected: bool },
+    /// A passive listener is open; `connected` once the client connected to it. Nobody
+    /// connecting by `deadline` frees the port.
+    Passive { connected: bool, deadline: Instant },
     /// PORT or EPRT: the server connects there when a transfer starts.
     Active(SocketAddr),
     /// A transfer is running (or waiting for its connection).
@@ -105,6 +106,35 @@ struct Running {
     bytes: u64,
     /// STOU's chosen name, for the 226.
     unique_name: Option<Box<[u8]>>,
+    /// The data connection must come, or move bytes again, by then (--data-timeout).
+    deadline: Instant,
+}
+
+/// Where the session is in its life. A session never goes back to `Open`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lifecycle {
+    /// Commands run.
+    Open,
+    /// No more commands run; an upload is still running (or waiting for its data connection)
+    /// and ends by its data deadline at the latest (or by `until`, at shutdown): nothing a user
+    /// sent is cut short because the control connection went away. Then `farewell` is said.
+    Draining {
+        farewell: Farewell,
+        until: Option<Instant>,
+    },
+    /// `Action::Close` was handed out: nothing more to say, to do, or to wait for.
+    Finished,
+}
+
+/// What a draining session says once its upload has ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Farewell {
+    /// Nothing: the session said why it closes already (or the client hung up).
+    Silent,
+    /// QUIT came during the upload: its 221 follows the upload's 226 (RFC 959 QUIT).
+    Goodbye,
+    /// The server is stopping: 421.
+    ShuttingDown,
 }
 
 pub struct Session {
@@ -127,16 +157,12 @@ pub struct Session {
     connected_at: Instant,
     /// The last command that did something (NOOP does not count): the idle timer starts here.
     last_activity: Instant,
-    data_deadline: Option<Instant>,
     failed_logins: u8,
     /// When the 530 of a failed login is due; until then no command runs.
     login_delay: Option<Instant>,
-    /// No more commands run; the session ends once a running upload has finished.
-    closing: bool,
-    /// QUIT came during an upload: its 221 follows the upload's 226.
-    quit_after_upload: bool,
-    /// `Action::Close` was sent.
-    finished: bool,
+    lifecycle: Lifecycle,
+    /// The client closed the control connection: nothing is said any more.
+    hung_up: bool,
 }
 
 impl Session {
@@ -166,12 +192,10 @@ impl Session {
             actions: VecDeque::new(),
             connected_at: now,
             last_activity: now,
-            data_deadline: None,
             failed_logins: 0,
             login_delay: None,
-            closing: false,
-            quit_after_upload: false,
-            finished: false,
+            lifecycle: Lifecycle::Open,
+            hung_up: false,
         };
         session.reply(reply::READY, "leanftpd ready.");
         session
@@ -181,7 +205,7 @@ impl Session {
 
     /// Bytes read from the control connection.
     pub fn handle_input(&mut self, bytes: &[u8], now: Instant) {
-        if self.closing {
+        if self.is_closing() {
             return;
         }
         // SECURITY: a TLS ClientHello (implicit FTPS, or a scanner) is not FTP: close at once.
@@ -201,10 +225,38 @@ impl Session {
     /// it, but an upload in progress still finishes, so nothing it sent is lost.
     pub fn handle_hangup(&mut self) {
         self.output = Vec::new();
-        if !self.closing {
+        self.hung_up = true;
+        if self.lifecycle == Lifecycle::Open {
             debug!("[#{}] client hung up", self.id);
         }
         self.close();
+    }
+
+    /// The server is stopping: every session is told 421 and closed, except that a running
+    /// upload may finish within `grace` (then 226 and 421; else 426 and 421), so that an init
+    /// system's stop neither loses a nearly complete upload nor waits for a stalled one.
+    pub fn handle_shutdown(&mut self, now: Instant, grace: Duration) {
+        match self.lifecycle {
+            Lifecycle::Finished => {}
+            _ if self.upload_running() => {
+                let farewell = match self.lifecycle {
+                    Lifecycle::Draining { farewell, .. } => farewell,
+                    _ => Farewell::ShuttingDown,
+                };
+                self.set_lifecycle(Lifecycle::Draining {
+                    farewell,
+                    until: Some(now + grace),
+                });
+            }
+            _ => {
+                if self.is_transferring() {
+                    self.actions.push_back(Action::CloseData);
+                    self.end_transfer(now, reply::TRANSFER_ABORTED, "Transfer aborted.");
+                }
+                self.reply(reply::SERVICE_NOT_AVAILABLE, "Server shutting down.");
+                self.finish();
+            }
+        }
     }
 
     /// The server opened (or failed to open) the passive listener asked for by `OpenPassive`.
@@ -214,8 +266,10 @@ impl Session {
         };
         match result {
             Ok(addr) => {
-                self.set_data_state(Data::Passive { connected: false });
-                self.data_deadline = Some(now + self.shared.config.data_timeout);
+                self.set_data_state(Data::Passive {
+                    connected: false,
+                    deadline: now + self.shared.config.data_timeout,
+                });
                 if extended {
                     let text = format!("Entering Extended Passive Mode (|||{}|)", addr.port());
                     self.reply(reply::EXTENDED_PASSIVE, &text);
@@ -243,35 +297,36 @@ impl Session {
 
     /// News of the data connection of the running transfer.
     pub fn handle_data_event(&mut self, event: DataEvent, now: Instant) {
-        if let (Data::Passive { connected }, DataEvent::Connected) = (&mut self.data, &event) {
+        if let (Data::Passive { connected, .. }, DataEvent::Connected) = (&mut self.data, &event) {
             // The client connected before sending its transfer command.
             *connected = true;
             return;
         }
+        let data_timeout = self.shared.config.data_timeout;
         let Data::Transferring(running) = &mut self.data else {
             return;
         };
         match event {
             DataEvent::Connected => {
                 running.connected = true;
-                self.data_deadline = Some(now + self.shared.config.data_timeout);
+                running.deadline = now + data_timeout;
             }
             DataEvent::Progress { bytes } => {
                 running.bytes = bytes;
                 running.connected = true;
-                self.data_deadline = Some(now + self.shared.config.data_timeout);
+                running.deadline = now + data_timeout;
             }
             DataEvent::Done { bytes } => {
                 running.bytes = bytes;
-                self.finish_transfer(now, reply::TRANSFER_COMPLETE, "Transfer complete.");
+                self.end_transfer(now, reply::TRANSFER_COMPLETE, "Transfer complete.");
             }
             DataEvent::ConnectFailed(e) => {
                 debug!("[#{}] data connection failed: {e}", self.id);
-                self.finish_transfer(now, reply::CANT_OPEN_DATA, "Cannot open data connection.");
+                self.end_transfer(now, reply::CANT_OPEN_DATA, "Cannot open data connection.");
             }
             DataEvent::Failed(TransferError::Network(e)) => {
                 debug!("[#{}] data connection broke: {e}", self.id);
-                self.finish_transfer(
+                self.end_transfer(
                     now,
                     reply::TRANSFER_ABORTED,
                     "Connection closed; transfer aborted.",
@@ -280,16 +335,33 @@ impl Session {
             DataEvent::Failed(TransferError::Disk(e)) => {
                 let (code, text) = reply::for_io_error(&e);
                 warn!("[#{}] transfer failed on the file: {e}", self.id);
-                self.finish_transfer(now, code, text);
+                self.end_transfer(now, code, text);
             }
         }
     }
 
-    /// Time passed: called at (or after) `poll_timeout`.
+    /// Time passed: called at (or after) `poll_timeout`. Every deadline that `poll_timeout`
+    /// can return is handled here in every state, and handling it moves or clears it: a
+    /// deadline left in the past would make the loop spin.
     pub fn handle_timeout(&mut self, now: Instant) {
-        if self.finished {
-            return;
+        match self.lifecycle {
+            Lifecycle::Finished => return,
+            Lifecycle::Draining { until, .. } => {
+                if until.is_some_and(|until| now >= until) {
+                    info!("[#{}] shutting down: cutting the upload short", self.id);
+                    self.actions.push_back(Action::CloseData);
+                    return self.end_transfer(
+                        now,
+                        reply::TRANSFER_ABORTED,
+                        "Server shutting down; transfer aborted.",
+                    );
+                }
+                return self.check_data_deadline(now);
+            }
+            Lifecycle::Open => {}
         }
+        // Each due deadline is handled in turn, not just the first: after this call none of
+        // them is in the past (the loop checks it).
         if self.login_delay.is_some_and(|due| now >= due) {
             self.login_delay = None;
             self.reply(reply::NOT_LOGGED_IN, "Login incorrect.");
@@ -300,11 +372,7 @@ impl Session {
                 );
                 return self.close();
             }
-            return self.run_commands(now);
-        }
-        if self.closing {
-            // Only a running upload is left, and its data deadline was handled above.
-            return;
+            self.run_commands(now);
         }
         if !self.is_logged_in() && now >= self.connected_at + self.shared.config.login_timeout {
             info!(
@@ -318,38 +386,50 @@ impl Session {
             );
             return self.close();
         }
-        if self.data_deadline.is_some_and(|deadline| now >= deadline) {
-            self.data_deadline = None;
-            match &self.data {
-                Data::Transferring(running) if running.connected => {
-                    self.actions.push_back(Action::CloseData);
-                    self.finish_transfer(
-                        now,
-                        reply::TRANSFER_ABORTED,
-                        "Data connection timed out.",
-                    );
-                }
-                Data::Transferring(_) => {
-                    self.actions.push_back(Action::CloseData);
-                    self.finish_transfer(now, reply::CANT_OPEN_DATA, "Data connection timed out.");
-                }
-                Data::Passive { .. } => {
-                    // A PASV nobody connected to: free the port; the next transfer gets 425.
-                    info!("[#{}] passive data connection timed out", self.id);
-                    self.actions.push_back(Action::CloseData);
-                    self.set_data_state(Data::None);
-                }
-                _ => {}
-            }
-            return;
-        }
-        if !self.is_transferring() && now >= self.last_activity + self.shared.config.idle_timeout {
+        self.check_data_deadline(now);
+        if self.lifecycle == Lifecycle::Open
+            && !self.is_transferring()
+            && now >= self.last_activity + self.shared.config.idle_timeout
+        {
             info!("[#{}] idle timeout", self.id);
             self.reply(
                 reply::SERVICE_NOT_AVAILABLE,
                 "Timeout: closing control connection.",
             );
             self.close();
+        }
+    }
+
+    fn data_deadline(&self) -> Option<Instant> {
+        match &self.data {
+            Data::Passive { deadline, .. } => Some(*deadline),
+            Data::Transferring(running) => Some(running.deadline),
+            _ => None,
+        }
+    }
+
+    /// The data connection's deadline: a transfer whose connection never came (425) or stalled
+    /// (426), or a passive port nobody connected to (freed; the next transfer gets 425).
+    fn check_data_deadline(&mut self, now: Instant) {
+        if self.data_deadline().is_none_or(|deadline| now < deadline) {
+            return;
+        }
+        match &self.data {
+            Data::Transferring(running) => {
+                let code = if running.connected {
+                    reply::TRANSFER_ABORTED
+                } else {
+                    reply::CANT_OPEN_DATA
+                };
+                self.actions.push_back(Action::CloseData);
+                self.end_transfer(now, code, "Data connection timed out.");
+            }
+            Data::Passive { .. } => {
+                info!("[#{}] passive data connection timed out", self.id);
+                self.actions.push_back(Action::CloseData);
+                self.set_data_state(Data::None);
+            }
+            _ => {}
         }
     }
 
@@ -380,26 +460,28 @@ impl Session {
 
     /// The next instant at which `handle_timeout` has something to do.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        if self.finished {
-            return None;
+        match self.lifecycle {
+            Lifecycle::Finished => None,
+            Lifecycle::Draining { until, .. } => {
+                [self.data_deadline(), until].into_iter().flatten().min()
+            }
+            Lifecycle::Open => {
+                let idle = (!self.is_transferring())
+                    .then(|| self.last_activity + self.shared.config.idle_timeout);
+                let login = (!self.is_logged_in())
+                    .then(|| self.connected_at + self.shared.config.login_timeout);
+                [idle, login, self.data_deadline(), self.login_delay]
+                    .into_iter()
+                    .flatten()
+                    .min()
+            }
         }
-        if self.closing {
-            return self.data_deadline;
-        }
-        let idle =
-            (!self.is_transferring()).then(|| self.last_activity + self.shared.config.idle_timeout);
-        let login =
-            (!self.is_logged_in()).then(|| self.connected_at + self.shared.config.login_timeout);
-        [idle, login, self.data_deadline, self.login_delay]
-            .into_iter()
-            .flatten()
-            .min()
     }
 
     /// False while the server should leave further input in the socket: a command waits for
     /// the transfer to end, the client is not reading its replies, or the session is closing.
     pub fn wants_input(&self) -> bool {
-        !self.closing
+        self.lifecycle == Lifecycle::Open
             && self.login_delay.is_none()
             && !self.framer.has_line()
             && self.output.len() < MAX_OUTPUT_BACKLOG_BYTES
@@ -407,12 +489,12 @@ impl Session {
 
     /// No more commands run (QUIT, a timeout, a hang-up...); a running upload may still finish.
     pub fn is_closing(&self) -> bool {
-        self.closing
+        self.lifecycle != Lifecycle::Open
     }
 
     /// `Action::Close` was handed out: nothing more to say, to do, or to wait for.
     pub fn is_finished(&self) -> bool {
-        self.finished
+        self.lifecycle == Lifecycle::Finished
     }
 
     // ---- command loop -------------------------------------------------------------------
@@ -421,7 +503,7 @@ impl Session {
     /// and QUIT run (RFC 959 4.1.3); any other command waits until the transfer ends.
     fn run_commands(&mut self, now: Instant) {
         let mut framer = std::mem::take(&mut self.framer);
-        while !self.closing
+        while self.lifecycle == Lifecycle::Open
             && self.login_delay.is_none()
             && self.output.len() < MAX_OUTPUT_BACKLOG_BYTES
         {
@@ -588,11 +670,13 @@ impl Session {
     /// a download or listing is simply cut short.
     fn quit(&mut self) {
         if self.upload_running() {
-            self.quit_after_upload = true;
-            self.close();
+            self.set_lifecycle(Lifecycle::Draining {
+                farewell: Farewell::Goodbye,
+                until: None,
+            });
         } else {
             self.reply(reply::GOODBYE, "Goodbye.");
-            self.close();
+            self.finish();
         }
     }
 
@@ -894,7 +978,7 @@ impl Session {
     ) {
         let (connect_to, connected) = match self.data {
             Data::Active(addr) => (Some(addr), false),
-            Data::Passive { connected } => (None, connected),
+            Data::Passive { connected, .. } => (None, connected),
             _ => unreachable!("callers check has_data_connection first"),
         };
         self.set_data_state(Data::Transferring(Running {
@@ -904,13 +988,13 @@ impl Session {
             connected,
             bytes: 0,
             unique_name,
+            // The connection (a PORT connect, or the client's passive connect) must come in time.
+            deadline: self.last_activity + self.shared.config.data_timeout,
         }));
         self.actions.push_back(Action::Transfer {
             job: Box::new(job),
             connect_to,
         });
-        // The connection (a PORT connect, or the client's passive connect) must come in time.
-        self.data_deadline = Some(self.last_activity + self.shared.config.data_timeout);
         self.reply(reply::OPENING_DATA, text);
     }
 
@@ -923,7 +1007,9 @@ impl Session {
         false
     }
 
-    fn finish_transfer(&mut self, now: Instant, code: u16, text: &str) {
+    /// The running transfer ended with `code`: its reply, then (for a draining session) the
+    /// farewell and the end, else the commands that waited for it.
+    fn end_transfer(&mut self, now: Instant, code: u16, text: &str) {
         let Data::Transferring(running) = std::mem::replace(&mut self.data, Data::None) else {
             return;
         };
@@ -941,7 +1027,6 @@ impl Session {
                 self.id, running.bytes
             );
         }
-        self.data_deadline = None;
         self.last_activity = now;
         match (&running.unique_name, code) {
             (Some(name), reply::TRANSFER_COMPLETE) => {
@@ -952,9 +1037,13 @@ impl Session {
             }
             _ => self.reply(code, text),
         }
-        if self.closing {
-            if self.quit_after_upload {
-                self.reply(reply::GOODBYE, "Goodbye.");
+        if let Lifecycle::Draining { farewell, .. } = self.lifecycle {
+            match farewell {
+                Farewell::Silent => {}
+                Farewell::Goodbye => self.reply(reply::GOODBYE, "Goodbye."),
+                Farewell::ShuttingDown => {
+                    self.reply(reply::SERVICE_NOT_AVAILABLE, "Server shutting down.")
+                }
             }
             return self.finish();
         }
@@ -1054,7 +1143,7 @@ impl Session {
             Data::Transferring(_) => {
                 // RFC 959 ABOR: 426 for the aborted transfer, then 226 for the ABOR itself.
                 self.actions.push_back(Action::CloseData);
-                self.finish_transfer(now, reply::TRANSFER_ABORTED, "Transfer aborted.");
+                self.end_transfer(now, reply::TRANSFER_ABORTED, "Transfer aborted.");
                 self.reply(reply::TRANSFER_COMPLETE, "ABOR successful.");
             }
             // RFC 959: the command already completed: 226.
@@ -1318,16 +1407,25 @@ impl Session {
     /// A reply whose text may hold file names (raw bytes). CR and LF never reach the client
     /// inside a reply: a name cannot forge a reply line.
     fn reply_bytes(&mut self, code: u16, text: &[u8]) {
+        if self.hung_up {
+            return;
+        }
         reply::push_code(&mut self.output, code, b' ');
         push_reply_text(&mut self.output, text);
         self.output.extend_from_slice(b"\r\n");
     }
 
     fn reply_multi(&mut self, code: u16, first: &str, body: &[&str], last: &str) {
+        if self.hung_up {
+            return;
+        }
         reply::push_multi(&mut self.output, code, first, body, last);
     }
 
     fn reply_multi_bytes(&mut self, code: u16, first: &[u8], body: &[&[u8]], last: &[u8]) {
+        if self.hung_up {
+            return;
+        }
         reply::push_code(&mut self.output, code, b'-');
         push_reply_text(&mut self.output, first);
         self.output.extend_from_slice(b"\r\n");
@@ -1347,15 +1445,22 @@ impl Session {
     /// Ends the session: at once, or once a running upload has finished (nothing a user
     /// uploaded is cut short because the control connection went away).
     fn close(&mut self) {
-        self.closing = true;
-        if !self.upload_running() {
+        if self.lifecycle != Lifecycle::Open {
+            return;
+        }
+        if self.upload_running() {
+            self.set_lifecycle(Lifecycle::Draining {
+                farewell: Farewell::Silent,
+                until: None,
+            });
+        } else {
             self.finish();
         }
     }
 
     fn finish(&mut self) {
-        if !self.finished {
-            self.finished = true;
+        if self.lifecycle != Lifecycle::Finished {
+            self.set_lifecycle(Lifecycle::Finished);
             if !matches!(self.data, Data::None) {
                 self.actions.push_back(Action::CloseData);
                 // A passive port still being opened is answered by no 227/229 now.
@@ -1363,6 +1468,14 @@ impl Session {
             }
             self.actions.push_back(Action::Close);
         }
+    }
+
+    fn set_lifecycle(&mut self, lifecycle: Lifecycle) {
+        debug!(
+            "[#{}] session: {:?} => {lifecycle:?}",
+            self.id, self.lifecycle
+        );
+        self.lifecycle = lifecycle;
     }
 
     fn upload_running(&self) -> bool {
@@ -1993,5 +2106,171 @@ mod tests {
         let mut out = Vec::new();
         push_reply_text(&mut out, b"a\r\n226 fake");
         assert_eq!(out, b"a  226 fake");
+    }
+
+    /// The actions handed out, by name, in order.
+    fn action_names(s: &mut Session) -> Vec<&'static str> {
+        std::iter::from_fn(|| s.poll_action())
+            .map(|action| match action {
+                Action::OpenPassive => "open-passive",
+                Action::Transfer { .. } => "transfer",
+                Action::CloseData => "close-data",
+                Action::Close => "close",
+            })
+            .collect()
+    }
+
+    /// Calls `handle_timeout` at each deadline until the session asks for none, and checks that
+    /// every call moved the deadline forward (else the loop would spin).
+    fn run_deadlines(s: &mut Session) -> Instant {
+        let mut last = None;
+        for _ in 0..10 {
+            let Some(due) = s.poll_timeout() else {
+                return last.expect("the session had a deadline");
+            };
+            s.handle_timeout(due);
+            assert!(
+                s.poll_timeout().is_none_or(|next| next > due),
+                "deadline did not move"
+            );
+            last = Some(due);
+        }
+        panic!("the session never stopped asking for deadlines");
+    }
+
+    /// An upload that QUIT left waiting for its data connection (issue 8: the server spun):
+    /// 425 at the data deadline, then 221, then the session ends.
+    #[test]
+    fn quit_with_an_unconnected_upload_ends_at_the_data_deadline() {
+        for type_a in [false, true] {
+            let root = Root::new("quitpending");
+            let now = Instant::now();
+            let mut s = logged_in(&root, true, now);
+            if type_a {
+                feed(&mut s, "TYPE A\r\n", now);
+            }
+            feed(&mut s, "EPSV\r\n", now);
+            s.poll_action();
+            s.handle_passive_opened(Ok("127.0.0.1:50007".parse().unwrap()), now);
+            take_output(&mut s);
+            assert!(feed(&mut s, "STOR up.bin\r\n", now).starts_with("150 "));
+            assert_eq!(feed(&mut s, "QUIT\r\n", now), "");
+            assert_eq!(action_names(&mut s), ["transfer"]);
+            assert!(s.is_closing() && !s.wants_input());
+            assert_eq!(run_deadlines(&mut s), now + Duration::from_secs(10));
+            assert_eq!(
+                take_output(&mut s),
+                "425 Data connection timed out.\r\n221 Goodbye.\r\n"
+            );
+            assert_eq!(action_names(&mut s), ["close-data", "close"]);
+            assert!(s.is_finished());
+        }
+    }
+
+    /// The same with the connection made but no byte coming: 426, then 221.
+    #[test]
+    fn quit_with_a_stalled_upload_ends_at_the_data_deadline() {
+        let root = Root::new("quitstalled");
+        let now = Instant::now();
+        let mut s = uploading(&root, now);
+        assert_eq!(feed(&mut s, "QUIT\r\n", now), "");
+        run_deadlines(&mut s);
+        assert_eq!(
+            take_output(&mut s),
+            "426 Data connection timed out.\r\n221 Goodbye.\r\n"
+        );
+        assert_eq!(action_names(&mut s), ["close-data", "close"]);
+    }
+
+    /// A client that hangs up on a pending upload: the session still ends at the data deadline.
+    #[test]
+    fn a_hang_up_with_an_unconnected_upload_ends_at_the_data_deadline() {
+        let root = Root::new("hanguppending");
+        let now = Instant::now();
+        let mut s = logged_in(&root, true, now);
+        feed(&mut s, "PORT 127,0,0,1,200,10\r\nSTOR up.bin\r\n", now);
+        s.handle_hangup();
+        assert_eq!(action_names(&mut s), ["close-data", "transfer"]);
+        run_deadlines(&mut s);
+        assert_eq!(take_output(&mut s), "");
+        assert_eq!(action_names(&mut s), ["close-data", "close"]);
+        assert!(s.is_finished());
+    }
+
+    /// SIGTERM: an idle session is told 421 at once; a download is cut (426, 421).
+    #[test]
+    fn shutdown_closes_idle_sessions_and_cuts_downloads() {
+        let root = Root::new("shutdown");
+        let now = Instant::now();
+        let grace = Duration::from_secs(2);
+        let mut idle = logged_in(&root, false, now);
+        idle.handle_shutdown(now, grace);
+        assert_eq!(take_output(&mut idle), "421 Server shutting down.\r\n");
+        assert_eq!(action_names(&mut idle), ["close"]);
+        assert_eq!(idle.poll_timeout(), None);
+
+        let mut downloading = logged_in(&root, false, now);
+        feed(&mut downloading, "PASV\r\n", now);
+        downloading.poll_action();
+        downloading.handle_passive_opened(Ok("127.0.0.1:50008".parse().unwrap()), now);
+        feed(&mut downloading, "RETR hello.txt\r\n", now);
+        take_output(&mut downloading);
+        action_names(&mut downloading);
+        downloading.handle_shutdown(now, grace);
+        assert_eq!(
+            take_output(&mut downloading),
+            "426 Transfer aborted.\r\n421 Server shutting down.\r\n"
+        );
+        assert_eq!(action_names(&mut downloading), ["close-data", "close"]);
+    }
+
+    /// SIGTERM during an upload: it may finish within the grace (226, 421), else it is cut at
+    /// the end of the grace (426, 421); what arrived is kept either way (the server's job).
+    #[test]
+    fn shutdown_gives_a_running_upload_a_grace() {
+        let root = Root::new("shutdownupload");
+        let now = Instant::now();
+        let grace = Duration::from_secs(2);
+        let mut finishing = uploading(&root, now);
+        finishing.handle_shutdown(now, grace);
+        assert_eq!(take_output(&mut finishing), "");
+        assert_eq!(finishing.poll_timeout(), Some(now + grace));
+        finishing.handle_data_event(DataEvent::Done { bytes: 7 }, now + grace / 2);
+        assert_eq!(
+            take_output(&mut finishing),
+            "226 Transfer complete.\r\n421 Server shutting down.\r\n"
+        );
+        assert_eq!(action_names(&mut finishing), ["close"]);
+
+        let mut stalled = uploading(&root, now);
+        stalled.handle_data_event(DataEvent::Progress { bytes: 3 }, now);
+        stalled.handle_shutdown(now, grace);
+        assert_eq!(run_deadlines(&mut stalled), now + grace);
+        assert_eq!(
+            take_output(&mut stalled),
+            "426 Server shutting down; transfer aborted.\r\n421 Server shutting down.\r\n"
+        );
+        assert_eq!(action_names(&mut stalled), ["close-data", "close"]);
+        assert!(stalled.is_finished());
+    }
+
+    /// Several deadlines due at once (a passive port's and the idle one) are all handled in
+    /// one call: the loop treats a deadline still due afterwards as a bug.
+    #[test]
+    fn every_due_deadline_is_handled_in_one_call() {
+        let root = Root::new("duetogether");
+        let now = Instant::now();
+        let mut s = logged_in(&root, false, now);
+        feed(&mut s, "PASV\r\n", now);
+        s.poll_action();
+        s.handle_passive_opened(Ok("127.0.0.1:50009".parse().unwrap()), now);
+        take_output(&mut s);
+        let late = now + Duration::from_secs(120);
+        s.handle_timeout(late);
+        assert_eq!(
+            take_output(&mut s),
+            "421 Timeout: closing control connection.\r\n"
+        );
+        assert_eq!(s.poll_timeout(), None);
     }
 }
