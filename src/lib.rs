@@ -1,4 +1,4 @@
-//! leanftpd: a single-threaded mio FTP server. `server` is the only module that touches
+//! leanftpd: a single-threaded mio FTP server. `net` is the only module that touches
 //! sockets; `session` is the sans-IO protocol core driven by bytes, events and a clock.
 
 pub mod auth;
@@ -6,8 +6,8 @@ pub mod command;
 pub mod config;
 pub mod fs;
 pub mod listing;
+pub mod net;
 pub mod reply;
-pub mod server;
 pub mod session;
 pub mod sys;
 pub mod transfer;

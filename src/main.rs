@@ -2,7 +2,6 @@
 //! start-up checks, and exit codes. Every start-up error is one line on stderr and exit status 2,
 //! before anyone is served.
 
-use std::cell::RefCell;
 use std::io::{self, BufRead, Write};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
@@ -16,7 +15,7 @@ use log::{info, warn, LevelFilter};
 use leanftpd::auth::{self, Users};
 use leanftpd::config::{self, Config};
 use leanftpd::fs::Jail;
-use leanftpd::server::{self, Server};
+use leanftpd::net::{self, Server};
 use leanftpd::session::Shared;
 use leanftpd::sys;
 
@@ -153,7 +152,7 @@ fn run() -> Result<(), String> {
     if run_as.is_some() && !sys::is_root() {
         return Err("--run-as needs the server to be started as root".into());
     }
-    let listeners = server::bind(&shared.config.listen)?;
+    let listeners = net::bind(&shared.config.listen)?;
     // The pid file goes where init scripts want it (/run), which needs root: before the drop.
     let pid_file = matches.opt_str("pid-file").map(PathBuf::from);
     if let Some(path) = &pid_file {
@@ -343,11 +342,7 @@ fn load_shared(config: Config) -> Result<Shared, String> {
     } else {
         None
     };
-    Ok(Shared {
-        config,
-        users: RefCell::new(users),
-        anonymous_jail,
-    })
+    Ok(Shared::new(config, users, anonymous_jail))
 }
 
 /// --hash-password: one line from stdin (no echo handling: pipe it in), its $6$ hash on stdout.

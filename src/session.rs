@@ -7,7 +7,7 @@
 //! Read first: RFC 959 sections 4 and 5.4 (command-reply sequences), RFC 1123 4.1, RFC 2428
 //! (EPSV, EPRT), RFC 3659 (SIZE, MDTM, REST, MLST), RFC 2389 (FEAT, OPTS), RFC 2577 (security).
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
@@ -28,13 +28,39 @@ use crate::transfer::{
     FileReceiver, FileSender, Job, ListFormat, ListSender, ListSource, TransferError,
 };
 
-/// What every session shares: the configuration, the users, the anonymous root.
+/// What every session shares: the configuration, the users, the anonymous root, the wall clock.
 pub struct Shared {
     pub config: Config,
     /// Reloadable (SIGHUP) without touching sessions already logged in.
     pub users: RefCell<Users>,
     /// The anonymous root, when anonymous login is enabled.
     pub anonymous_jail: Option<Rc<Jail>>,
+    /// The wall clock as the loop read it this turn: sessions never read a clock themselves
+    /// (like `now: Instant`, it is passed in), so tests and the fuzzer set it.
+    wall_clock: Cell<SystemTime>,
+}
+
+impl Shared {
+    pub fn new(config: Config, users: Users, anonymous_jail: Option<Rc<Jail>>) -> Shared {
+        Shared {
+            config,
+            users: RefCell::new(users),
+            anonymous_jail,
+            wall_clock: Cell::new(UNIX_EPOCH),
+        }
+    }
+
+    pub fn set_wall_clock(&self, now: SystemTime) {
+        self.wall_clock.set(now);
+    }
+
+    /// Seconds since 1970 (negative before it: a box without a real-time clock may boot there).
+    fn unix_time(&self) -> i64 {
+        match self.wall_clock.get().duration_since(UNIX_EPOCH) {
+            Ok(after) => after.as_secs() as i64,
+            Err(before) => -(before.duration().as_secs() as i64),
+        }
+    }
 }
 
 /// A request from the session to the server, which owns the sockets.
@@ -1197,7 +1223,7 @@ impl Session {
             jail,
             jail_path,
             self.writable(),
-            unix_now(),
+            self.shared.unix_time(),
         ));
         self.start_transfer(job, verb, &path, None, "Here comes the directory listing.");
     }
@@ -1226,7 +1252,7 @@ impl Session {
         let path = fs::resolve(&self.cwd, listing::strip_ls_options(arg));
         let jail = self.jail();
         let jail_path = fs::jail_path(&path);
-        let now = unix_now();
+        let now = self.shared.unix_time();
         // Each line is built alone, then escaped: a name with CR or LF cannot forge a reply.
         let mut lines: Vec<Vec<u8>> = Vec::new();
         let mut push_entry = |name: &[u8], stat: &fs::Stat, link_target: Option<&[u8]>| {
@@ -1547,13 +1573,6 @@ fn trim(bytes: &[u8]) -> &[u8] {
     &bytes[start..end]
 }
 
-fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
-
 /// Used only if a file vanishes between two stats of one LIST.
 fn stat_placeholder() -> fs::Stat {
     fs::Stat {
@@ -1616,11 +1635,12 @@ mod tests {
         config.writable = writable;
         config.idle_timeout = Duration::from_secs(60);
         config.data_timeout = Duration::from_secs(10);
-        let shared = Shared {
+        let shared = Shared::new(
             config,
-            users: RefCell::new(Users::default()),
-            anonymous_jail: Some(Rc::new(Jail::open(&root.0).unwrap())),
-        };
+            Users::default(),
+            Some(Rc::new(Jail::open(&root.0).unwrap())),
+        );
+        shared.set_wall_clock(SystemTime::now());
         let peer: SocketAddr = "127.0.0.1:40000".parse().unwrap();
         let local: SocketAddr = "127.0.0.1:2121".parse().unwrap();
         Session::new(Rc::new(shared), 1, peer, local, now)

@@ -32,27 +32,6 @@ pub trait DataStream {
     }
 }
 
-impl DataStream for mio::net::TcpStream {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        Read::read(self, buf)
-    }
-
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        Write::write(self, buf)
-    }
-
-    fn send_file(&mut self, file: &File, offset: &mut u64, len: usize) -> io::Result<usize> {
-        let socket = self.as_raw_fd();
-        // try_io tells mio when we hit WouldBlock, so readiness is re-armed correctly.
-        self.try_io(|| crate::sys::sendfile(socket, file.as_raw_fd(), offset, len))
-    }
-
-    fn splice_to(&mut self, pipe: BorrowedFd<'_>, len: usize) -> io::Result<usize> {
-        let socket = self.as_raw_fd();
-        self.try_io(|| crate::sys::splice(socket, pipe.as_raw_fd(), len))
-    }
-}
-
 /// Where a transfer went wrong: the reply code depends on the side.
 #[derive(Debug)]
 pub enum TransferError {
@@ -752,7 +731,7 @@ mod tests {
         let mut client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
         let (server, _) = listener.accept().unwrap();
         server.set_nonblocking(true).unwrap();
-        let mut stream = mio::net::TcpStream::from_std(server);
+        let mut stream = crate::net::stream::Stream::Plain(mio::net::TcpStream::from_std(server));
         let sent = content.to_vec();
         let writer = std::thread::spawn(move || client.write_all(&sent).unwrap());
         let mut receiver = FileReceiver::new(file, false);

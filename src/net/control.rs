@@ -1,0 +1,261 @@
+//! Control connections: accepting them (with --max-clients, --max-per-ip and a pause when out of
+//! descriptors), reading commands into the session, carrying out its actions, writing its
+//! replies, and keeping its deadline in the timer table.
+
+use std::io::{self, Write};
+use std::net::{IpAddr, SocketAddr};
+use std::os::fd::AsRawFd;
+use std::time::{Duration, Instant};
+
+use log::{debug, error, info, warn};
+use mio::net::TcpStream;
+use mio::{Interest, Token};
+
+use super::stream::Stream;
+use super::{is_out_of_resources, Conn, Server};
+use crate::config::{ACCEPT_PAUSE_MS, CONTROL_READ_BYTES};
+use crate::session::{Action, Session};
+use crate::sys;
+
+/// Reads of one control connection per turn: a flood of commands is served fairly.
+const CONTROL_READS_PER_TURN: usize = 4;
+
+pub(super) struct Control {
+    pub(super) stream: Stream,
+    pub(super) session: Session,
+    pub(super) peer_ip: IpAddr,
+    /// The session's passive listener or data connection (slab key), if any.
+    pub(super) data_key: Option<usize>,
+    /// The socket may hold unread bytes (edge-triggered: cleared only by `WouldBlock`).
+    pub(super) readable: bool,
+    writable_interest: bool,
+    /// The session sent `Action::Close`: close once its last replies are written.
+    pub(super) finished: bool,
+    /// A call into the session panicked: it is not called again, only closed.
+    pub(super) poisoned: bool,
+}
+
+impl Server {
+    pub(super) fn accept_control(&mut self, key: usize, now: Instant) {
+        if self.accept_paused_until.is_some() {
+            return self.paused_listeners.push(key);
+        }
+        loop {
+            let Some(Conn::Listener(listener)) = self.conns.get(key) else {
+                return;
+            };
+            match listener.accept() {
+                Ok((stream, peer)) => self.admit(stream, peer, now),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if is_out_of_resources(&e) => return self.pause_accepting(key, &e, now),
+                Err(e) => {
+                    error!("accept failed: {e}");
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Out of descriptors or memory: accepting again at once would spin on the same error,
+    /// so the listener rests a moment while the sessions already open carry on.
+    pub(super) fn pause_accepting(&mut self, key: usize, error: &io::Error, now: Instant) {
+        if self.accept_paused_until.is_none() {
+            warn!("cannot accept: {error}; pausing new connections for {ACCEPT_PAUSE_MS} ms");
+            self.accept_paused_until = Some(now + Duration::from_millis(ACCEPT_PAUSE_MS));
+        }
+        self.paused_listeners.push(key);
+    }
+
+    pub(super) fn resume_accepting(&mut self, now: Instant) {
+        if self.accept_paused_until.is_none_or(|until| now < until) {
+            return;
+        }
+        self.accept_paused_until = None;
+        let mut listeners = std::mem::take(&mut self.paused_listeners);
+        listeners.sort_unstable();
+        listeners.dedup();
+        for key in listeners {
+            // Edge-triggered: connections already waiting raise no new event, so try now.
+            self.service(key, now);
+        }
+    }
+
+    fn admit(&mut self, mut stream: TcpStream, peer: SocketAddr, now: Instant) {
+        let ip = peer.ip().to_canonical();
+        let config = &self.shared.config;
+        let refusal = if self.sessions >= config.max_clients {
+            Some("421 Too many users, try again later.\r\n")
+        } else if self.sessions_per_ip.get(&ip).copied().unwrap_or(0) >= config.max_per_ip {
+            Some("421 Too many connections from your address.\r\n")
+        } else {
+            None
+        };
+        if let Some(text) = refusal {
+            info!("refused {peer}: {}", text.trim_end());
+            // Best effort on a fresh socket: its send buffer is empty, so this does not block.
+            let _ = stream.write(text.as_bytes());
+            return;
+        }
+        let local = match stream.local_addr() {
+            Ok(local) => local,
+            Err(e) => return debug!("connection from {peer} gone before it started: {e}"),
+        };
+        // Replies are small and interactive: Nagle would add tens of milliseconds to each.
+        let _ = stream.set_nodelay(true);
+        let _ = sys::set_oob_inline(stream.as_raw_fd());
+        let mut stream = Stream::Plain(stream);
+        let entry = self.conns.vacant_entry();
+        let key = entry.key();
+        if let Err(e) = stream.register(self.poll.registry(), Token(key), Interest::READABLE) {
+            return error!("cannot register {peer}: {e}");
+        }
+        let session = Session::new(self.shared.clone(), key, peer, local, now);
+        entry.insert(Conn::Control(Box::new(Control {
+            stream,
+            session,
+            peer_ip: ip,
+            data_key: None,
+            readable: true,
+            writable_interest: false,
+            finished: false,
+            poisoned: false,
+        })));
+        self.sessions += 1;
+        *self.sessions_per_ip.entry(ip).or_insert(0) += 1;
+        info!("[#{key}] connection from {peer}");
+        self.service_control(key, now);
+    }
+
+    /// Reads commands, carries out the session's actions, writes its replies, and sets its
+    /// next deadline.
+    pub(super) fn service_control(&mut self, key: usize, now: Instant) {
+        let mut reads = 0;
+        loop {
+            // After every read: carry out what the session asked for and send its replies.
+            self.run_actions(key, now);
+            if !self.flush(key, now) {
+                return;
+            }
+            let Some(control) = self.control(key) else {
+                return;
+            };
+            if control.session.has_actions() {
+                // Writing found the client gone: the session asked to close meanwhile.
+                continue;
+            }
+            if !control.readable || !control.session.wants_input() {
+                break;
+            }
+            if reads == CONTROL_READS_PER_TURN {
+                // Turn over: the others go first, then this client is read again.
+                self.runnable.push_back(key);
+                break;
+            }
+            reads += 1;
+            let mut buf = [0u8; CONTROL_READ_BYTES];
+            match control.stream.read(&mut buf) {
+                Ok(0) => {
+                    debug!("[#{key}] client closed the control connection");
+                    control.readable = false;
+                    self.with_session(key, Session::handle_hangup);
+                }
+                Ok(n) => {
+                    self.with_session(key, |session| session.handle_input(&buf[..n], now));
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => control.readable = false,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    debug!("[#{key}] control connection error: {e}");
+                    control.readable = false;
+                    self.with_session(key, Session::handle_hangup);
+                }
+            }
+        }
+        if let Some(control) = self.control(key) {
+            let deadline = control.session.poll_timeout();
+            self.timers.set(key, deadline);
+        }
+    }
+
+    /// Writes pending replies; false if the connection is closing or gone.
+    fn flush(&mut self, key: usize, now: Instant) -> bool {
+        let Some(Conn::Control(control)) = self.conns.get_mut(key) else {
+            return false;
+        };
+        if control.poisoned {
+            return false;
+        }
+        while !control.session.output().is_empty() {
+            match control.stream.write(control.session.output()) {
+                Ok(n) => control.session.consume_output(n),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    debug!("[#{key}] control connection error: {e}");
+                    self.with_session(key, Session::handle_hangup);
+                    // The session asked to close (or to drain an upload): run_actions next.
+                    return true;
+                }
+            }
+        }
+        if control.finished {
+            // What fits in the socket buffer is sent; we do not wait for a slow reader.
+            self.timers.set(key, None);
+            self.to_close.push(key);
+            return false;
+        }
+        let pending = !control.session.output().is_empty();
+        if pending != control.writable_interest {
+            let interest = if pending {
+                Interest::READABLE | Interest::WRITABLE
+            } else {
+                Interest::READABLE
+            };
+            if let Err(e) = control
+                .stream
+                .reregister(self.poll.registry(), Token(key), interest)
+            {
+                error!("[#{key}] reregister failed: {e}");
+                self.to_close.push(key);
+                return false;
+            }
+            control.writable_interest = pending;
+        }
+        if !pending {
+            // The client reads again: run any lines held back while it did not.
+            self.with_session(key, |session| session.handle_input(&[], now));
+        }
+        true
+    }
+
+    fn run_actions(&mut self, key: usize, now: Instant) {
+        while let Some(action) = self.with_session(key, Session::poll_action).flatten() {
+            match action {
+                Action::OpenPassive => {
+                    self.close_data(key);
+                    let result = self.open_passive(key);
+                    self.with_session(key, |session| session.handle_passive_opened(result, now));
+                }
+                Action::Transfer {
+                    job,
+                    connect_to: Some(addr),
+                } => {
+                    self.close_data(key);
+                    self.connect_data(key, addr, *job, now);
+                }
+                Action::Transfer {
+                    job,
+                    connect_to: None,
+                } => self.start_passive_transfer(key, *job, now),
+                Action::CloseData => self.close_data(key),
+                // flush() closes the connection after sending what it can.
+                Action::Close => {
+                    if let Some(control) = self.control(key) {
+                        control.finished = true;
+                    }
+                }
+            }
+        }
+    }
+}

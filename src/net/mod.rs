@@ -1,0 +1,368 @@
+//! The poll loop: the only layer that touches sockets. One `mio::Poll`, one `Slab<Conn>` holding
+//! every listener, control connection, passive listener and data connection (Token = slab key),
+//! and one timer table for all of them. Sessions (session.rs) decide; the loop carries out their
+//! `Action`s and feeds them bytes, data-connection events and time.
+//!
+//! Edge-triggered readiness: every socket is read, written or accepted until `WouldBlock`, or
+//! until its turn's budget is spent, after which it waits in `runnable` so that one busy client
+//! cannot starve the others. With no session the loop sleeps in `poll` with no timeout.
+//!
+//! Panics: every call into a session or a transfer task runs under `catch_unwind`
+//! (`with_session`, `data::pump`); a panic poisons that session only, which is closed with 421.
+//! The loop's own accounting (session counts, the slab, the timers) is never inside a guarded
+//! call, so a panic cannot leave it half updated.
+//!
+//! Files: `control.rs` (accepting and serving control connections), `data.rs` (passive
+//! listeners, PORT connects, data connections and their states), `stream.rs` (the stream
+//! seam), `timer.rs` (the timer table).
+
+mod control;
+mod data;
+pub mod stream;
+mod timer;
+
+use std::collections::{HashMap, VecDeque};
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::rc::Rc;
+use std::time::{Duration, Instant, SystemTime};
+
+use log::{error, info};
+use mio::net::TcpListener;
+use mio::unix::SourceFd;
+use mio::{Events, Interest, Poll, Token};
+use slab::Slab;
+
+use crate::auth::Users;
+use crate::config::{SHUTDOWN_FLUSH_MS, SHUTDOWN_GRACE_MS};
+use crate::session::{Session, Shared};
+use crate::sys;
+
+use control::Control;
+use data::{DataConn, Passive};
+use timer::Timers;
+
+/// The signal pipe's token: never a slab key.
+const SIGNAL: Token = Token(usize::MAX);
+const EVENTS_CAPACITY: usize = 1024;
+
+enum Conn {
+    Listener(TcpListener),
+    Control(Box<Control>),
+    Passive(Box<Passive>),
+    Data(Box<DataConn>),
+}
+
+pub struct Server {
+    poll: Poll,
+    conns: Slab<Conn>,
+    shared: Rc<Shared>,
+    timers: Timers,
+    /// Connections with work left after their turn.
+    runnable: VecDeque<usize>,
+    /// Control connections to close once the current batch of events is handled.
+    to_close: Vec<usize>,
+    sessions: usize,
+    sessions_per_ip: HashMap<IpAddr, usize>,
+    /// Ports for passive listeners: --pasv-ports, or the kernel's ephemeral range.
+    passive_ports: (u16, u16),
+    /// Out of descriptors: accepting waits until then, and these listeners are retried.
+    accept_paused_until: Option<Instant>,
+    paused_listeners: Vec<usize>,
+    signals: OwnedFd,
+    /// SIGTERM came: no more accepting; the loop ends when the last session has closed, or at
+    /// this instant whatever the sessions are doing.
+    stop_deadline: Option<Instant>,
+}
+
+/// What the signals received ask for.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Signals {
+    stop: bool,
+    reload: bool,
+}
+
+/// Binds every --listen address; kept apart from the loop so that inherited sockets (inetd,
+/// systemd) can later enter the same way.
+pub fn bind(addrs: &[SocketAddr]) -> Result<Vec<TcpListener>, String> {
+    addrs
+        .iter()
+        .map(|&addr| sys::bind_listener(addr).map_err(|e| format!("cannot listen on {addr}: {e}")))
+        .collect()
+}
+
+impl Server {
+    pub fn new(shared: Shared, listeners: Vec<TcpListener>) -> io::Result<Server> {
+        let poll = Poll::new()?;
+        let signals = sys::signal_pipe(&[libc::SIGTERM, libc::SIGINT, libc::SIGHUP])?;
+        poll.registry().register(
+            &mut SourceFd(&signals.as_raw_fd()),
+            SIGNAL,
+            Interest::READABLE,
+        )?;
+        let mut conns = Slab::new();
+        for mut listener in listeners {
+            let entry = conns.vacant_entry();
+            poll.registry()
+                .register(&mut listener, Token(entry.key()), Interest::READABLE)?;
+            entry.insert(Conn::Listener(listener));
+        }
+        let passive_ports = shared
+            .config
+            .pasv_ports
+            .unwrap_or_else(sys::ephemeral_port_range);
+        Ok(Server {
+            poll,
+            conns,
+            shared: Rc::new(shared),
+            timers: Timers::default(),
+            runnable: VecDeque::new(),
+            to_close: Vec::new(),
+            sessions: 0,
+            sessions_per_ip: HashMap::new(),
+            passive_ports,
+            accept_paused_until: None,
+            paused_listeners: Vec::new(),
+            signals,
+            stop_deadline: None,
+        })
+    }
+
+    /// Serves until SIGTERM or SIGINT, then until the sessions have said goodbye (bounded).
+    pub fn run(&mut self) -> io::Result<()> {
+        let mut events = Events::with_capacity(EVENTS_CAPACITY);
+        loop {
+            if let Some(deadline) = self.stop_deadline {
+                if self.sessions == 0 {
+                    return Ok(());
+                }
+                if Instant::now() >= deadline {
+                    self.stop_now();
+                    return Ok(());
+                }
+            }
+            let timeout = if self.runnable.is_empty() {
+                [
+                    self.timers.next(),
+                    self.accept_paused_until,
+                    self.stop_deadline,
+                ]
+                .into_iter()
+                .flatten()
+                .min()
+                .map(|deadline| deadline.saturating_duration_since(Instant::now()))
+            } else {
+                Some(Duration::ZERO)
+            };
+            if let Err(e) = self.poll.poll(&mut events, timeout) {
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(e);
+            }
+            let now = Instant::now();
+            // The wall clock, read once per turn for every session (listings, transfer records).
+            self.shared.set_wall_clock(SystemTime::now());
+            for event in events.iter() {
+                if event.token() == SIGNAL {
+                    let signals = self.read_signals();
+                    if signals.reload {
+                        self.reload_users();
+                    }
+                    if signals.stop && self.stop_deadline.is_some() {
+                        // A second SIGTERM: the operator does not want to wait.
+                        self.stop_now();
+                        return Ok(());
+                    }
+                    if signals.stop {
+                        self.begin_stop(now);
+                    }
+                    continue;
+                }
+                let key = event.token().0;
+                if event.is_readable() || event.is_read_closed() || event.is_error() {
+                    if let Some(control) = self.control(key) {
+                        control.readable = true;
+                    }
+                }
+                self.service(key, now);
+            }
+            for _ in 0..self.runnable.len() {
+                let Some(key) = self.runnable.pop_front() else {
+                    break;
+                };
+                self.service(key, now);
+            }
+            self.fire_timers(now);
+            self.resume_accepting(now);
+            self.close_pending();
+        }
+    }
+
+    fn service(&mut self, key: usize, now: Instant) {
+        match self.conns.get(key) {
+            Some(Conn::Listener(_)) => self.accept_control(key, now),
+            Some(Conn::Control(_)) => self.service_control(key, now),
+            Some(Conn::Passive(_)) => self.accept_data(key, now),
+            Some(Conn::Data(_)) => self.service_data(key, now),
+            // An event for a connection closed earlier in this batch.
+            None => {}
+        }
+    }
+
+    fn control(&mut self, key: usize) -> Option<&mut Control> {
+        match self.conns.get_mut(key) {
+            Some(Conn::Control(control)) => Some(control),
+            _ => None,
+        }
+    }
+
+    /// Calls into session `key` under `catch_unwind`: a panic poisons that session only (it is
+    /// closed with 421), and None is returned for it from then on.
+    fn with_session<R>(&mut self, key: usize, f: impl FnOnce(&mut Session) -> R) -> Option<R> {
+        let control = self.control(key).filter(|control| !control.poisoned)?;
+        match catch_unwind(AssertUnwindSafe(|| f(&mut control.session))) {
+            Ok(result) => Some(result),
+            Err(_) => {
+                self.abort_session(key, "panicked");
+                None
+            }
+        }
+    }
+
+    /// A broken invariant: tell the client 421 and close its session, never the server.
+    fn abort_session(&mut self, key: usize, why: &str) {
+        error!("[#{key}] internal error ({why}): closing this session");
+        if let Some(control) = self.control(key) {
+            control.poisoned = true;
+            let _ = control
+                .stream
+                .write(b"421 Internal error, closing control connection.\r\n");
+            self.timers.set(key, None);
+            self.to_close.push(key);
+        }
+    }
+
+    /// Runs the deadlines that have passed.
+    fn fire_timers(&mut self, now: Instant) {
+        while let Some(key) = self.timers.pop_due(now) {
+            if !matches!(self.conns.get(key), Some(Conn::Control(_))) {
+                // A data connection waiting until a time (pacing, a TLS close).
+                self.service(key, now);
+                continue;
+            }
+            let stuck = self.with_session(key, |session| {
+                session.handle_timeout(now);
+                session.poll_timeout().is_some_and(|next| next <= now)
+            });
+            match stuck {
+                // Defence in depth: a deadline still due after its handling would fire again
+                // at once, forever (issue 8's CPU spin). Close that session instead.
+                Some(true) => self.abort_session(key, "a deadline did not move"),
+                Some(false) => self.service_control(key, now),
+                None => {}
+            }
+        }
+    }
+
+    fn close_pending(&mut self) {
+        while let Some(key) = self.to_close.pop() {
+            if !matches!(self.conns.get(key), Some(Conn::Control(_))) {
+                continue;
+            }
+            self.close_data(key);
+            if let Some(Conn::Control(mut control)) = self.conns.try_remove(key) {
+                control.stream.deregister(self.poll.registry());
+                self.timers.set(key, None);
+                self.sessions -= 1;
+                if let Some(count) = self.sessions_per_ip.get_mut(&control.peer_ip) {
+                    *count -= 1;
+                    if *count == 0 {
+                        self.sessions_per_ip.remove(&control.peer_ip);
+                    }
+                }
+                info!("[#{key}] closed");
+            }
+        }
+    }
+
+    // ---- signals ------------------------------------------------------------------------
+
+    fn read_signals(&mut self) -> Signals {
+        let mut signals = Signals::default();
+        for signal in sys::drain_signals(&self.signals) {
+            match signal {
+                libc::SIGTERM | libc::SIGINT => signals.stop = true,
+                libc::SIGHUP => signals.reload = true,
+                _ => {}
+            }
+        }
+        signals
+    }
+
+    /// SIGHUP: read the users file again. Sessions already logged in keep going; a file that
+    /// does not load leaves the users as they were.
+    fn reload_users(&mut self) {
+        let Some(path) = &self.shared.config.users_file else {
+            return info!("SIGHUP: no users file to reload");
+        };
+        match Users::load(path) {
+            Ok(users) => {
+                info!(
+                    "SIGHUP: reloaded {} users from {}",
+                    users.len(),
+                    path.display()
+                );
+                *self.shared.users.borrow_mut() = users;
+            }
+            Err(e) => error!("SIGHUP: {e}; keeping the users loaded before"),
+        }
+    }
+
+    /// SIGTERM/SIGINT: stop accepting and tell every session; a running upload gets a short
+    /// grace to finish. The loop ends when the last session has closed, or at `stop_deadline`.
+    fn begin_stop(&mut self, now: Instant) {
+        info!("stopping: closing {} sessions", self.sessions);
+        let grace = Duration::from_millis(SHUTDOWN_GRACE_MS);
+        self.stop_deadline = Some(now + grace + Duration::from_millis(SHUTDOWN_FLUSH_MS));
+        self.accept_paused_until = None;
+        self.paused_listeners.clear();
+        let keys: Vec<usize> = self.conns.iter().map(|(key, _)| key).collect();
+        for key in keys {
+            match self.conns.get(key) {
+                Some(Conn::Listener(_)) => {
+                    if let Conn::Listener(mut listener) = self.conns.remove(key) {
+                        let _ = self.poll.registry().deregister(&mut listener);
+                    }
+                }
+                Some(Conn::Control(_)) => {
+                    self.with_session(key, |session| session.handle_shutdown(now, grace));
+                    self.service_control(key, now);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// The end of the grace, or a second signal: what is still open is told 421 and dropped.
+    fn stop_now(&mut self) {
+        info!("stopping now: dropping {} sessions", self.sessions);
+        for (_, conn) in self.conns.iter_mut() {
+            if let Conn::Control(control) = conn {
+                if !control.finished {
+                    let _ = control.stream.write(b"421 Server shutting down.\r\n");
+                }
+            }
+        }
+        self.conns.clear();
+    }
+}
+
+fn is_out_of_resources(error: &io::Error) -> bool {
+    matches!(
+        error.raw_os_error(),
+        Some(libc::EMFILE) | Some(libc::ENFILE) | Some(libc::ENOBUFS) | Some(libc::ENOMEM)
+    )
+}

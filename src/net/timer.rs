@@ -1,0 +1,94 @@
+//! One timer table for every connection of the loop: a control connection's session deadlines,
+//! and (for pacing or a TLS close) a data connection's own. Each connection has at most one
+//! deadline; moving it costs nothing until it fires, since a heap entry that no longer matches
+//! its connection's current deadline is skipped.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::time::Instant;
+
+#[derive(Default)]
+pub struct Timers {
+    heap: BinaryHeap<Reverse<(Instant, usize)>>,
+    /// The one live deadline of each connection (by slab key) that has one.
+    current: HashMap<usize, Instant>,
+}
+
+impl Timers {
+    /// Sets (or clears) connection `key`'s deadline.
+    pub fn set(&mut self, key: usize, deadline: Option<Instant>) {
+        match deadline {
+            Some(deadline) => {
+                if self.current.insert(key, deadline) != Some(deadline) {
+                    self.heap.push(Reverse((deadline, key)));
+                }
+            }
+            None => {
+                self.current.remove(&key);
+            }
+        }
+    }
+
+    /// The earliest live deadline. Stale entries on top are dropped on the way, so that a closed
+    /// connection or a moved deadline wakes nobody: with no session the loop sleeps.
+    pub fn next(&mut self) -> Option<Instant> {
+        while let Some(&Reverse((deadline, key))) = self.heap.peek() {
+            if self.current.get(&key) == Some(&deadline) {
+                return Some(deadline);
+            }
+            self.heap.pop();
+        }
+        None
+    }
+
+    /// A connection whose deadline is at or before `now`, removed from the table.
+    pub fn pop_due(&mut self, now: Instant) -> Option<usize> {
+        let deadline = self.next()?;
+        if deadline > now {
+            return None;
+        }
+        let Reverse((_, key)) = self.heap.pop()?;
+        self.current.remove(&key);
+        Some(key)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn fires_in_order_and_skips_moved_and_cleared_deadlines() {
+        let t0 = Instant::now();
+        let at = |s| t0 + Duration::from_secs(s);
+        let mut timers = Timers::default();
+        timers.set(1, Some(at(5)));
+        timers.set(2, Some(at(3)));
+        timers.set(3, Some(at(4)));
+        timers.set(1, Some(at(1))); // moved earlier
+        timers.set(2, Some(at(9))); // moved later
+        timers.set(3, None); // cleared
+        assert_eq!(timers.next(), Some(at(1)));
+        assert_eq!(timers.pop_due(at(0)), None);
+        assert_eq!(timers.pop_due(at(6)), Some(1));
+        assert_eq!(
+            timers.pop_due(at(6)),
+            None,
+            "1's old deadline at 5 is stale"
+        );
+        assert_eq!(timers.next(), Some(at(9)));
+        assert_eq!(timers.pop_due(at(9)), Some(2));
+        assert_eq!(timers.next(), None);
+    }
+
+    #[test]
+    fn setting_the_same_deadline_again_adds_no_entry() {
+        let t0 = Instant::now();
+        let mut timers = Timers::default();
+        for _ in 0..100 {
+            timers.set(7, Some(t0));
+        }
+        assert_eq!(timers.heap.len(), 1);
+    }
+}
