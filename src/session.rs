@@ -25,7 +25,8 @@ use crate::fs::{self, FileKind, Jail, WriteMode};
 use crate::listing::{self, Facts};
 use crate::reply;
 use crate::transfer::{
-    FileReceiver, FileSender, Job, ListFormat, ListSender, ListSource, TransferError,
+    Direction, FileReceiver, FileSender, Job, ListFormat, ListSender, ListSource, TransferError,
+    TransferRecord,
 };
 
 /// What every session shares: the configuration, the users, the anonymous root, the wall clock.
@@ -125,8 +126,11 @@ enum Data {
 
 struct Running {
     verb: &'static str,
-    /// STOR, APPE, STOU: what arrived is kept even when the transfer fails.
-    upload: bool,
+    /// Uploads (STOR, APPE, STOU): what arrived is kept even when the transfer fails.
+    direction: Direction,
+    ascii: bool,
+    started: Instant,
+    started_unix: i64,
     path: Box<[u8]>,
     connected: bool,
     bytes: u64,
@@ -180,6 +184,8 @@ pub struct Session {
     framer: LineFramer,
     output: Vec<u8>,
     actions: VecDeque<Action>,
+    /// Transfers that ended, for the logs (`poll_record`).
+    records: VecDeque<TransferRecord>,
     connected_at: Instant,
     /// The last command that did something (NOOP does not count): the idle timer starts here.
     last_activity: Instant,
@@ -216,6 +222,7 @@ impl Session {
             framer: LineFramer::default(),
             output: Vec::new(),
             actions: VecDeque::new(),
+            records: VecDeque::new(),
             connected_at: now,
             last_activity: now,
             failed_logins: 0,
@@ -477,6 +484,11 @@ impl Session {
 
     pub fn poll_action(&mut self) -> Option<Action> {
         self.actions.pop_front()
+    }
+
+    /// The record of a transfer that ended, for the logs (the stderr line, xferlog...).
+    pub fn poll_record(&mut self) -> Option<TransferRecord> {
+        self.records.pop_front()
     }
 
     /// True while `poll_action` has something to hand out.
@@ -1009,7 +1021,10 @@ impl Session {
         };
         self.set_data_state(Data::Transferring(Running {
             verb,
-            upload: job.is_upload(),
+            direction: job.direction(),
+            ascii: self.transfer_type == TransferType::Ascii,
+            started: self.last_activity,
+            started_unix: self.shared.unix_time(),
             path: path.into(),
             connected,
             bytes: 0,
@@ -1040,19 +1055,20 @@ impl Session {
             return;
         };
         debug!("[#{}] data: transferring => none", self.id);
-        info!(
-            "[#{}] {} {} {} bytes: {code}",
-            self.id,
-            running.verb,
-            String::from_utf8_lossy(&running.path),
-            running.bytes
-        );
-        if code != reply::TRANSFER_COMPLETE && running.upload && running.bytes > 0 {
-            info!(
-                "[#{}] incomplete upload kept: {} bytes",
-                self.id, running.bytes
-            );
-        }
+        let record = TransferRecord {
+            session: self.id,
+            user: self.user_ref().map_or("".into(), |user| user.name.clone()),
+            peer: self.peer.ip(),
+            verb: running.verb,
+            path: running.path.clone(),
+            direction: running.direction,
+            ascii: running.ascii,
+            bytes: running.bytes,
+            started_unix: running.started_unix,
+            elapsed: now.saturating_duration_since(running.started),
+            code,
+        };
+        self.records.push_back(record);
         self.last_activity = now;
         match (&running.unique_name, code) {
             (Some(name), reply::TRANSFER_COMPLETE) => {
@@ -1505,7 +1521,7 @@ impl Session {
     }
 
     fn upload_running(&self) -> bool {
-        matches!(&self.data, Data::Transferring(running) if running.upload)
+        matches!(&self.data, Data::Transferring(running) if running.direction == Direction::Upload)
     }
 }
 
@@ -2292,5 +2308,46 @@ mod tests {
             "421 Timeout: closing control connection.\r\n"
         );
         assert_eq!(s.poll_timeout(), None);
+    }
+
+    /// Every transfer that ends leaves one record, completed or not, with what the logs need.
+    #[test]
+    fn each_ended_transfer_leaves_one_record() {
+        let root = Root::new("records");
+        let now = Instant::now();
+        let later = now + Duration::from_secs(3);
+        let mut s = uploading(&root, now);
+        s.handle_data_event(DataEvent::Progress { bytes: 5 }, now);
+        feed(&mut s, "ABOR\r\n", later);
+        let record = s.poll_record().expect("a record for the aborted upload");
+        assert_eq!(s.poll_record(), None);
+        assert_eq!(
+            (record.verb, &*record.path, record.direction, record.ascii),
+            ("STOR", &b"/up.bin"[..], Direction::Upload, false)
+        );
+        assert_eq!(
+            (record.bytes, record.code, &*record.user),
+            (5, 426, "anonymous")
+        );
+        assert_eq!(record.peer, "127.0.0.1".parse::<IpAddr>().unwrap());
+        assert_eq!(record.elapsed, Duration::from_secs(3));
+        assert!(record.is_incomplete_upload());
+
+        feed(&mut s, "TYPE A\r\nPASV\r\n", later);
+        s.poll_action();
+        s.handle_passive_opened(Ok("127.0.0.1:50010".parse().unwrap()), later);
+        feed(&mut s, "RETR hello.txt\r\n", later);
+        s.handle_data_event(DataEvent::Done { bytes: 7 }, later);
+        let record = s.poll_record().expect("a record for the download");
+        assert_eq!(
+            (
+                record.verb,
+                record.direction,
+                record.ascii,
+                record.bytes,
+                record.code
+            ),
+            ("RETR", Direction::Download, true, 7, 226)
+        );
     }
 }

@@ -230,6 +230,9 @@ impl Server {
     }
 
     fn run_actions(&mut self, key: usize, now: Instant) {
+        while let Some(record) = self.with_session(key, Session::poll_record).flatten() {
+            info!("{record}");
+        }
         while let Some(action) = self.with_session(key, Session::poll_action).flatten() {
             match action {
                 Action::OpenPassive => {
