@@ -27,6 +27,8 @@ pub const UPLOAD_PIPE_BYTES: usize = 512 * 1024;
 pub const LISTEN_BACKLOG: i32 = 1024;
 /// Entries a STAT with a path lists over the control connection before it says it stopped.
 pub const MAX_STAT_ENTRIES: usize = 2000;
+/// A STAT listing is made as the control connection drains: this much at a time, at most.
+pub const STAT_REFILL_BYTES: usize = 16 * 1024;
 
 /// Delay before the 530 of the first failed login; it doubles with each further failure.
 pub const LOGIN_FAILURE_DELAY_MS: u64 = 500;
