@@ -4,7 +4,7 @@
 //! rules: which flags to pass, which resolution to ask for and when to retry is the caller's
 //! policy, decided (and commented with `// SECURITY:`) where it is used, never here.
 //!
-//! - `fs`: file-system calls.
+//! - `fs`: the descriptor-relative file-system calls the jail (`crate::fs`) is built from.
 //! - `net`: listener sockets, socket options, sendfile, splice and pipes.
 //! - `process`: signals, privileges, identity lookup, randomness.
 //!
@@ -17,7 +17,7 @@
 use std::io;
 use std::os::fd::{FromRawFd, OwnedFd};
 
-mod fs;
+pub(crate) mod fs;
 mod net;
 mod process;
 
