@@ -16,7 +16,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use log::{debug, info, warn};
 
-use crate::auth::{self, Users};
+use crate::auth::{self, Account, Users};
 use crate::command::{self, Command, EpsvArg, LineFramer, TransferType};
 use crate::config::{
     Config, LOGIN_FAILURE_DELAY_MS, MAX_LOGIN_FAILURES, MAX_OUTPUT_BACKLOG_BYTES, MAX_STAT_ENTRIES,
@@ -104,10 +104,10 @@ enum Login {
     LoggedIn(User),
 }
 
+/// A logged-in user: what the login granted, and the jail of its home.
 struct User {
-    name: Box<str>,
+    account: Account,
     jail: Rc<Jail>,
-    writable: bool,
 }
 
 /// The data connection, as far as the session knows it.
@@ -762,9 +762,12 @@ impl Session {
         };
         let logged_in = match &self.shared.anonymous_jail {
             Some(jail) if auth::is_anonymous_name(&user) => Some(User {
-                name: "anonymous".into(),
+                account: Account {
+                    name: "anonymous".into(),
+                    home: self.shared.config.root.clone(),
+                    writable: self.shared.config.writable,
+                },
                 jail: jail.clone(),
-                writable: self.shared.config.writable,
             }),
             _ => self.login_user(&user, password),
         };
@@ -773,9 +776,9 @@ impl Session {
                 info!(
                     "[#{}] {} logged in from {} ({})",
                     self.id,
-                    user.name,
+                    user.account.name,
                     self.peer.ip(),
-                    if user.writable {
+                    if user.account.writable {
                         "read-write"
                     } else {
                         "read-only"
@@ -806,9 +809,8 @@ impl Session {
         let account = self.shared.users.borrow().verify(name, password)?;
         match Jail::open(&account.home) {
             Ok(jail) => Some(User {
-                name: account.name.into(),
+                account,
                 jail: Rc::new(jail),
-                writable: account.writable,
             }),
             Err(e) => {
                 warn!(
@@ -844,7 +846,7 @@ impl Session {
     }
 
     fn writable(&self) -> bool {
-        self.user_ref().is_some_and(|user| user.writable)
+        self.user_ref().is_some_and(|user| user.account.writable)
     }
 
     /// The logged-in user's jail; dispatch only calls handlers that need it after the login gate.
@@ -1075,7 +1077,9 @@ impl Session {
         debug!("[#{}] data: transferring => none", self.id);
         let record = TransferRecord {
             session: self.id,
-            user: self.user_ref().map_or("".into(), |user| user.name.clone()),
+            user: self
+                .user_ref()
+                .map_or("".into(), |user| user.account.name.as_str().into()),
             peer: self.peer.ip(),
             verb: running.verb,
             path: running.path.clone(),
@@ -1374,7 +1378,7 @@ impl Session {
     fn server_status(&mut self) {
         let user = self
             .user_ref()
-            .map(|u| u.name.to_string())
+            .map(|u| u.account.name.clone())
             .unwrap_or_else(|| "nobody".into());
         let kind = match self.transfer_type {
             TransferType::Ascii => "ASCII",
