@@ -252,16 +252,17 @@ impl Server {
                 self.service(key, now);
                 continue;
             }
-            let stuck = self.with_session(key, |session| {
+            let Some(next) = self.with_session(key, |session| {
                 session.handle_timeout(now);
-                session.poll_timeout().is_some_and(|next| next <= now)
-            });
-            match stuck {
-                // Defence in depth: a deadline still due after its handling would fire again
-                // at once, forever (issue 8's CPU spin). Close that session instead.
-                Some(true) => self.abort_session(key, "a deadline did not move"),
-                Some(false) => self.service_control(key, now),
-                None => {}
+                session.poll_timeout()
+            }) else {
+                continue;
+            };
+            // Defence in depth: a deadline still due after its handling would fire again at
+            // once, forever (issue 8's CPU spin). Close that session instead.
+            match self.timers.rearm(key, next, now) {
+                Ok(()) => self.service_control(key, now),
+                Err(_) => self.abort_session(key, "a deadline did not move"),
             }
         }
     }
