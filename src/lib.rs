@@ -2,12 +2,13 @@
 //! sockets; `session` is the sans-IO protocol core driven by bytes, events and a clock.
 
 pub mod auth;
-pub mod command;
 pub mod config;
 pub mod fs;
-pub mod listing;
 pub mod net;
-pub mod reply;
+pub mod proto;
 pub mod session;
 pub mod sys;
 pub mod transfer;
+
+// The protocol modules keep their old paths (`crate::command`, ...) for the layers above.
+pub use proto::{command, listing, reply};
