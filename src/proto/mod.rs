@@ -8,5 +8,7 @@
 //! RFC 2389, RFC 2428, RFC 3659, RFC 854 (Telnet, for the framer).
 
 pub mod command;
+pub mod framer;
 pub mod listing;
 pub mod reply;
+pub mod time;
