@@ -12,6 +12,7 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
 
 use super::time;
+use super::verb::{self, Verb};
 
 // The framer was part of this file; callers still find it here.
 pub use super::framer::{LineFramer, LineTooLong};
@@ -126,78 +127,80 @@ impl ParseError {
 }
 
 /// Parses one line (without its line ending, Telnet commands already removed by the framer).
-/// Verbs are case-insensitive; a trailing space after an argument-less verb is tolerated.
+/// Verbs are case-insensitive (old clients send lowercase) and looked up in `verb::VERBS`; a
+/// trailing space after an argument-less verb is tolerated.
 pub fn parse(line: &[u8]) -> Result<Command<'_>, ParseError> {
     // RFC 959 5.3: the verb ends at the first space, one space separates it from the argument.
-    let (verb, arg) = match line.iter().position(|&b| b == b' ') {
+    let (name, arg) = match line.iter().position(|&b| b == b' ') {
         Some(space) => (&line[..space], &line[space + 1..]),
         None => (line, &line[line.len()..]),
     };
-    // Every verb is 3 or 4 letters; upper-case it on the stack (old clients send lowercase).
-    let mut upper = [0u8; 4];
-    for (dst, src) in upper.iter_mut().zip(verb) {
-        *dst = src.to_ascii_uppercase();
+    match verb::find(verb::VERBS, name) {
+        Some(verb) => (verb.parse)(arg),
+        None if verb::is_not_implemented(name) => Err(ParseError::NotImplemented),
+        None => Err(ParseError::Unknown),
     }
-    let verb = upper.get(..verb.len()).ok_or(ParseError::Unknown)?;
+}
 
-    let command = match verb {
-        b"USER" => Command::User(required(trim(arg))?),
-        // An empty password is a valid password (anonymous clients often send none).
-        b"PASS" => Command::Pass(arg),
-        // Argument-less verbs ignore whatever follows: some clients send "PWD " or "ALLO 1234".
-        b"ACCT" => Command::Acct,
-        b"QUIT" => Command::Quit,
-        b"NOOP" => Command::Noop,
-        b"SYST" => Command::Syst,
-        b"FEAT" => Command::Feat,
-        b"CLNT" => Command::Clnt,
-        b"ALLO" => Command::Allo,
-        b"PWD" | b"XPWD" => Command::Pwd,
-        b"CDUP" | b"XCUP" => Command::Cdup,
-        b"PASV" => Command::Pasv,
-        b"ABOR" => Command::Abor,
-        b"OPTS" => Command::Opts(required(trim(arg))?),
-        b"HELP" => Command::Help(trim(arg)),
-        b"TYPE" => Command::Type(transfer_type(trim(arg))?),
-        b"MODE" => one_letter(trim(arg), b'S', b"BC", Command::Mode)?,
-        b"STRU" => one_letter(trim(arg), b'F', b"RP", Command::Stru)?,
-        b"PORT" => Command::Port(port(trim(arg))?),
-        b"EPRT" => Command::Eprt(eprt(trim(arg))?),
-        b"EPSV" => Command::Epsv(epsv(trim(arg))?),
-        b"REST" => Command::Rest(decimal(trim(arg)).ok_or(ParseError::Syntax)?),
-        b"CWD" | b"XCWD" => Command::Cwd(path(arg)?),
-        b"RETR" => Command::Retr(path(arg)?),
-        b"STOR" => Command::Stor(path(arg)?),
-        b"APPE" => Command::Appe(path(arg)?),
-        b"RNFR" => Command::Rnfr(path(arg)?),
-        b"RNTO" => Command::Rnto(path(arg)?),
-        b"DELE" => Command::Dele(path(arg)?),
-        b"RMD" | b"XRMD" => Command::Rmd(path(arg)?),
-        b"MKD" | b"XMKD" => Command::Mkd(path(arg)?),
-        b"SIZE" => Command::Size(path(arg)?),
-        b"MDTM" => Command::Mdtm(path(arg)?),
-        // These take an optional argument: empty means "none" (current directory, server status).
-        b"STOU" => Command::Stou(optional_path(arg)?),
-        b"LIST" => Command::List(optional_path(arg)?),
-        b"NLST" => Command::Nlst(optional_path(arg)?),
-        b"MLSD" => Command::Mlsd(optional_path(arg)?),
-        b"MLST" => Command::Mlst(optional_path(arg)?),
-        b"STAT" => Command::Stat(optional_path(arg)?),
-        b"MFMT" => mfmt(arg)?,
-        b"SITE" => site(arg)?,
-        // Verbs from RFC 959 and its extensions that this server knows of but does not run.
-        b"SMNT" | b"REIN" | b"LPRT" | b"LPSV" | b"AUTH" | b"ADAT" | b"PBSZ" | b"PROT" | b"CCC"
-        | b"CONF" | b"ENC" | b"MIC" | b"LANG" | b"HOST" | b"MLFL" | b"MAIL" | b"MSND" | b"MSOM"
-        | b"MSAM" | b"MRSQ" | b"MRCP" | b"XSEN" | b"XSEM" | b"XRSQ" | b"XRCP" => {
-            return Err(ParseError::NotImplemented)
+impl Command<'_> {
+    /// The table row this command was parsed from: the login and permission gates read its
+    /// flags. The X-verbs (XPWD, ...) answer with their RFC 959 verb's row (a test checks the
+    /// flags agree). Each name is looked up at compile time: a missing row does not build.
+    pub fn verb(&self) -> &'static Verb {
+        macro_rules! row {
+            ($table:ident, $name:literal) => {
+                const { verb::named(verb::$table, $name) }
+            };
         }
-        _ => return Err(ParseError::Unknown),
-    };
-    Ok(command)
+        match self {
+            Command::User(_) => row!(VERBS, "USER"),
+            Command::Pass(_) => row!(VERBS, "PASS"),
+            Command::Acct => row!(VERBS, "ACCT"),
+            Command::Quit => row!(VERBS, "QUIT"),
+            Command::Noop => row!(VERBS, "NOOP"),
+            Command::Syst => row!(VERBS, "SYST"),
+            Command::Feat => row!(VERBS, "FEAT"),
+            Command::Opts(_) => row!(VERBS, "OPTS"),
+            Command::Help(_) => row!(VERBS, "HELP"),
+            Command::Clnt => row!(VERBS, "CLNT"),
+            Command::Type(_) => row!(VERBS, "TYPE"),
+            Command::Mode => row!(VERBS, "MODE"),
+            Command::Stru => row!(VERBS, "STRU"),
+            Command::Pwd => row!(VERBS, "PWD"),
+            Command::Cwd(_) => row!(VERBS, "CWD"),
+            Command::Cdup => row!(VERBS, "CDUP"),
+            Command::Pasv => row!(VERBS, "PASV"),
+            Command::Epsv(_) => row!(VERBS, "EPSV"),
+            Command::Port(_) => row!(VERBS, "PORT"),
+            Command::Eprt(_) => row!(VERBS, "EPRT"),
+            Command::Retr(_) => row!(VERBS, "RETR"),
+            Command::Stor(_) => row!(VERBS, "STOR"),
+            Command::Stou(_) => row!(VERBS, "STOU"),
+            Command::Appe(_) => row!(VERBS, "APPE"),
+            Command::Rest(_) => row!(VERBS, "REST"),
+            Command::Rnfr(_) => row!(VERBS, "RNFR"),
+            Command::Rnto(_) => row!(VERBS, "RNTO"),
+            Command::Abor => row!(VERBS, "ABOR"),
+            Command::Dele(_) => row!(VERBS, "DELE"),
+            Command::Rmd(_) => row!(VERBS, "RMD"),
+            Command::Mkd(_) => row!(VERBS, "MKD"),
+            Command::List(_) => row!(VERBS, "LIST"),
+            Command::Nlst(_) => row!(VERBS, "NLST"),
+            Command::Mlsd(_) => row!(VERBS, "MLSD"),
+            Command::Mlst(_) => row!(VERBS, "MLST"),
+            Command::Stat(_) => row!(VERBS, "STAT"),
+            Command::Size(_) => row!(VERBS, "SIZE"),
+            Command::Mdtm(_) => row!(VERBS, "MDTM"),
+            Command::Mfmt { .. } => row!(VERBS, "MFMT"),
+            Command::SiteHelp => row!(SITE_VERBS, "HELP"),
+            Command::SiteChmod { .. } => row!(SITE_VERBS, "CHMOD"),
+            Command::Allo => row!(VERBS, "ALLO"),
+        }
+    }
 }
 
 /// Removes surrounding spaces (and tabs) from a keyword or number argument.
-fn trim(arg: &[u8]) -> &[u8] {
+pub(super) fn trim(arg: &[u8]) -> &[u8] {
     let is_blank = |b: &u8| *b == b' ' || *b == b'\t';
     let start = arg.iter().position(|b| !is_blank(b)).unwrap_or(arg.len());
     let end = arg
@@ -207,7 +210,7 @@ fn trim(arg: &[u8]) -> &[u8] {
     arg.get(start..end).unwrap_or_default()
 }
 
-fn required(arg: &[u8]) -> Result<&[u8], ParseError> {
+pub(super) fn required(arg: &[u8]) -> Result<&[u8], ParseError> {
     if arg.is_empty() {
         Err(ParseError::Syntax)
     } else {
@@ -217,7 +220,7 @@ fn required(arg: &[u8]) -> Result<&[u8], ParseError> {
 
 /// A path may be empty here (meaning "none"), but a NUL can never be part of a Unix path, and
 /// RFC 959 pathnames exclude CR and LF (a name with CR could not be shown in a reply).
-fn optional_path(arg: &[u8]) -> Result<&[u8], ParseError> {
+pub(super) fn optional_path(arg: &[u8]) -> Result<&[u8], ParseError> {
     if arg.contains(&0) || arg.contains(&b'\r') {
         Err(ParseError::Syntax)
     } else {
@@ -226,12 +229,12 @@ fn optional_path(arg: &[u8]) -> Result<&[u8], ParseError> {
 }
 
 /// A path argument, verbatim: names may begin or end with spaces.
-fn path(arg: &[u8]) -> Result<&[u8], ParseError> {
+pub(super) fn path(arg: &[u8]) -> Result<&[u8], ParseError> {
     required(optional_path(arg)?)
 }
 
 /// A non-empty run of ASCII digits as a number; `None` on anything else or on overflow.
-fn decimal(digits: &[u8]) -> Option<u64> {
+pub(super) fn decimal(digits: &[u8]) -> Option<u64> {
     if digits.is_empty() {
         return None;
     }
@@ -242,7 +245,7 @@ fn decimal(digits: &[u8]) -> Option<u64> {
 }
 
 /// MODE and STRU: one letter we support, letters RFC 959 defines that we do not.
-fn one_letter(
+pub(super) fn one_letter(
     arg: &[u8],
     supported: u8,
     unsupported: &[u8],
@@ -258,7 +261,7 @@ fn one_letter(
 }
 
 /// RFC 959 TYPE: `A [N]`, `I`, `L 8`. Other forms RFC 959 defines are 504, garbage is 501.
-fn transfer_type(arg: &[u8]) -> Result<TransferType, ParseError> {
+pub(super) fn transfer_type(arg: &[u8]) -> Result<TransferType, ParseError> {
     let mut words = arg.split(|&b| b == b' ').filter(|word| !word.is_empty());
     let (code, param) = (words.next(), words.next());
     if words.next().is_some() {
@@ -292,7 +295,7 @@ fn transfer_type(arg: &[u8]) -> Result<TransferType, ParseError> {
 }
 
 /// RFC 959 PORT h1,h2,h3,h4,p1,p2: six decimal bytes.
-fn port(arg: &[u8]) -> Result<SocketAddrV4, ParseError> {
+pub(super) fn port(arg: &[u8]) -> Result<SocketAddrV4, ParseError> {
     let mut bytes = [0u8; 6];
     let mut fields = arg.split(|&b| b == b',');
     for byte in bytes.iter_mut() {
@@ -312,7 +315,7 @@ fn port(arg: &[u8]) -> Result<SocketAddrV4, ParseError> {
 }
 
 /// RFC 2428 EPRT <d>proto<d>address<d>port<d>, where the first byte is the delimiter.
-fn eprt(arg: &[u8]) -> Result<SocketAddr, ParseError> {
+pub(super) fn eprt(arg: &[u8]) -> Result<SocketAddr, ParseError> {
     let (&delimiter, rest) = arg.split_first().ok_or(ParseError::Syntax)?;
     // RFC 2428 2: the delimiter is printable ASCII (33-126); a digit would make fields ambiguous.
     if !delimiter.is_ascii_graphic() || delimiter.is_ascii_digit() {
@@ -337,7 +340,7 @@ fn eprt(arg: &[u8]) -> Result<SocketAddr, ParseError> {
 }
 
 /// RFC 2428 EPSV [1 | 2 | ALL].
-fn epsv(arg: &[u8]) -> Result<EpsvArg, ParseError> {
+pub(super) fn epsv(arg: &[u8]) -> Result<EpsvArg, ParseError> {
     if arg.is_empty() {
         Ok(EpsvArg::Any)
     } else if arg.eq_ignore_ascii_case(b"ALL") {
@@ -366,23 +369,26 @@ fn word_and_rest(arg: &[u8]) -> (&[u8], &[u8]) {
     }
 }
 
-/// SITE HELP and SITE CHMOD are the SITE subcommands we run; others are 502.
-fn site(arg: &[u8]) -> Result<Command<'_>, ParseError> {
+/// SITE: the subcommand is looked up in `verb::SITE_VERBS` (case-insensitive); others are 502.
+pub(super) fn site(arg: &[u8]) -> Result<Command<'_>, ParseError> {
     let (subcommand, rest) = word_and_rest(arg);
     if subcommand.is_empty() {
-        Err(ParseError::Syntax)
-    } else if subcommand.eq_ignore_ascii_case(b"HELP") {
-        Ok(Command::SiteHelp)
-    } else if subcommand.eq_ignore_ascii_case(b"CHMOD") {
-        let (mode, path_arg) = word_and_rest(rest);
-        let mode = octal_mode(mode).ok_or(ParseError::Syntax)?;
-        Ok(Command::SiteChmod {
-            mode,
-            path: path(path_arg)?,
-        })
-    } else {
-        Err(ParseError::NotImplemented)
+        return Err(ParseError::Syntax);
     }
+    match verb::find(verb::SITE_VERBS, subcommand) {
+        Some(verb) => (verb.parse)(rest),
+        None => Err(ParseError::NotImplemented),
+    }
+}
+
+/// SITE CHMOD octal-mode path.
+pub(super) fn site_chmod(arg: &[u8]) -> Result<Command<'_>, ParseError> {
+    let (mode, path_arg) = word_and_rest(arg);
+    let mode = octal_mode(mode).ok_or(ParseError::Syntax)?;
+    Ok(Command::SiteChmod {
+        mode,
+        path: path(path_arg)?,
+    })
 }
 
 /// An octal permission mode, at most 0o7777 (setuid, setgid, sticky and rwx bits).
@@ -398,7 +404,7 @@ fn octal_mode(digits: &[u8]) -> Option<u32> {
 }
 
 /// MFMT time-val path (draft-somers-ftp-mfxx), time in UTC.
-fn mfmt(arg: &[u8]) -> Result<Command<'_>, ParseError> {
+pub(super) fn mfmt(arg: &[u8]) -> Result<Command<'_>, ParseError> {
     let (time, path_arg) = word_and_rest(arg);
     Ok(Command::Mfmt {
         mtime: time::parse_timeval(time).ok_or(ParseError::Syntax)?,

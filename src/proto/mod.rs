@@ -12,3 +12,4 @@ pub mod framer;
 pub mod listing;
 pub mod reply;
 pub mod time;
+pub mod verb;
