@@ -17,7 +17,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use log::{debug, info, warn};
 
 use crate::auth::{self, Users};
-use crate::command::{self, Command, EpsvArg, LineFramer, TransferType};
+use crate::command::{self, split_word, Command, EpsvArg, LineFramer, TransferType};
 use crate::config::{
     Config, LOGIN_FAILURE_DELAY_MS, MAX_LOGIN_FAILURES, MAX_OUTPUT_BACKLOG_BYTES, MAX_STAT_ENTRIES,
 };
@@ -1433,33 +1433,25 @@ impl Session {
     /// A reply whose text may hold file names (raw bytes). CR and LF never reach the client
     /// inside a reply: a name cannot forge a reply line.
     fn reply_bytes(&mut self, code: u16, text: &[u8]) {
-        if self.hung_up {
-            return;
+        if !self.hung_up {
+            reply::push(&mut self.output, code, text);
         }
-        reply::push_code(&mut self.output, code, b' ');
-        push_reply_text(&mut self.output, text);
-        self.output.extend_from_slice(b"\r\n");
     }
 
-    fn reply_multi(&mut self, code: u16, first: &str, body: &[&str], last: &str) {
-        if self.hung_up {
-            return;
-        }
-        reply::push_multi(&mut self.output, code, first, body, last);
+    fn reply_multi(&mut self, code: u16, first: &str, body: &[impl AsRef<[u8]>], last: &str) {
+        self.reply_multi_bytes(code, first.as_bytes(), body, last.as_bytes());
     }
 
-    fn reply_multi_bytes(&mut self, code: u16, first: &[u8], body: &[&[u8]], last: &[u8]) {
-        if self.hung_up {
-            return;
+    fn reply_multi_bytes(
+        &mut self,
+        code: u16,
+        first: &[u8],
+        body: &[impl AsRef<[u8]>],
+        last: &[u8],
+    ) {
+        if !self.hung_up {
+            reply::push_multi(&mut self.output, code, first, body, last);
         }
-        reply::push_code(&mut self.output, code, b'-');
-        push_reply_text(&mut self.output, first);
-        self.output.extend_from_slice(b"\r\n");
-        for line in body {
-            push_reply_text(&mut self.output, line);
-            self.output.extend_from_slice(b"\r\n");
-        }
-        self.reply_bytes(code, last);
     }
 
     fn reply_io_error(&mut self, err: &io::Error) {
@@ -1509,13 +1501,6 @@ impl Session {
     }
 }
 
-fn push_reply_text(out: &mut Vec<u8>, text: &[u8]) {
-    out.extend(
-        text.iter()
-            .map(|&b| if b == b'\r' || b == b'\n' { b' ' } else { b }),
-    );
-}
-
 /// The first line of an HTTP request: `GET / HTTP/1.1`, `CONNECT host:443 HTTP/1.1`, ...
 fn is_foreign_protocol(line: &[u8]) -> bool {
     const METHODS: [&[u8]; 9] = [
@@ -1552,25 +1537,6 @@ fn is_write(cmd: &Command) -> bool {
 /// An IPv4 client on an IPv6 socket shows as ::ffff:a.b.c.d; compare and announce it as IPv4.
 fn canonical(addr: SocketAddr) -> SocketAddr {
     SocketAddr::new(addr.ip().to_canonical(), addr.port())
-}
-
-fn split_word(arg: &[u8]) -> (&[u8], &[u8]) {
-    match arg.iter().position(|&b| b == b' ') {
-        Some(space) => (&arg[..space], trim(&arg[space + 1..])),
-        None => (arg, b""),
-    }
-}
-
-fn trim(bytes: &[u8]) -> &[u8] {
-    let start = bytes
-        .iter()
-        .position(|b| !b.is_ascii_whitespace())
-        .unwrap_or(bytes.len());
-    let end = bytes
-        .iter()
-        .rposition(|b| !b.is_ascii_whitespace())
-        .map_or(start, |e| e + 1);
-    &bytes[start..end]
 }
 
 /// Used only if a file vanishes between two stats of one LIST.
@@ -2119,13 +2085,6 @@ mod tests {
         let line = format!("NOOP {}\r\n", "x".repeat(5000));
         assert_eq!(feed(&mut s, &line, now), "500 Command line too long.\r\n");
         assert!(s.is_closing());
-    }
-
-    #[test]
-    fn reply_text_cannot_carry_a_line_break() {
-        let mut out = Vec::new();
-        push_reply_text(&mut out, b"a\r\n226 fake");
-        assert_eq!(out, b"a  226 fake");
     }
 
     /// The actions handed out, by name, in order.

@@ -357,6 +357,13 @@ pub(super) fn epsv(arg: &[u8]) -> Result<EpsvArg, ParseError> {
     }
 }
 
+/// Splits `<word> <rest>` for keyword arguments (`OPTS UTF8 ON`): the word, and the rest with
+/// its surrounding spaces and tabs removed.
+pub fn split_word(arg: &[u8]) -> (&[u8], &[u8]) {
+    let (word, rest) = word_and_rest(arg);
+    (word, trim(rest))
+}
+
 /// Splits `<word> <rest>`: leading spaces before the word are skipped, exactly one space after
 /// it is removed and the rest (a path) is left verbatim.
 fn word_and_rest(arg: &[u8]) -> (&[u8], &[u8]) {
