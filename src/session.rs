@@ -23,6 +23,7 @@ use crate::config::{
 };
 use crate::fs::{self, FileKind, Jail, WriteMode};
 use crate::listing::{self, Facts};
+use crate::proto::verb;
 use crate::reply;
 use crate::transfer::{
     FileReceiver, FileSender, Job, ListFormat, ListSender, ListSource, TransferError,
@@ -608,12 +609,19 @@ impl Session {
         self.reply(error.code(), text);
     }
 
-    /// One command. QUIT always; then what may run before login; then the login gate (530);
-    /// then the permission gate (writes by read-only users: 550); then the verb's handler.
+    /// One command. QUIT always; then the login gate (530 for a verb the table does not mark
+    /// `before_login`); then what may run before login; then the permission gate (writes by
+    /// read-only users: 550); then the verb's handler.
     fn dispatch(&mut self, cmd: Command, now: Instant) {
+        let verb = cmd.verb();
         match cmd {
             // RFC 959: QUIT ends the session (after a running transfer, in spirit; we close now).
             Command::Quit => self.quit(),
+            // SECURITY: the login gate: before a successful PASS only the verb table's
+            // `before_login` rows run (USER, PASS, FEAT, OPTS, SYST, NOOP, HELP, QUIT).
+            _ if !verb.before_login && !matches!(self.login, Login::LoggedIn(_)) => {
+                self.reply(reply::NOT_LOGGED_IN, "Please login with USER and PASS.")
+            }
             Command::User(name) => self.user(name),
             Command::Pass(password) => self.pass(password, now),
             Command::Feat => self.feat(),
@@ -621,10 +629,6 @@ impl Session {
             Command::Syst => self.reply(reply::SYSTEM_TYPE, "UNIX Type: L8"),
             Command::Noop => self.reply(reply::OK, "NOOP ok."),
             Command::Help(_) => self.help(),
-            // SECURITY: the login gate: nothing below runs before a successful PASS.
-            _ if !matches!(self.login, Login::LoggedIn(_)) => {
-                self.reply(reply::NOT_LOGGED_IN, "Please login with USER and PASS.")
-            }
             // SECURITY: the permission gate: read-only users may not change anything.
             cmd if is_write(&cmd) && !self.writable() => {
                 self.reply(reply::FILE_UNAVAILABLE, "Permission denied.")
@@ -828,20 +832,7 @@ impl Session {
     // ---- simple commands ----------------------------------------------------------------
 
     fn feat(&mut self) {
-        let mlst = self.facts.feat_line();
-        let lines = [
-            " CLNT",
-            " EPRT",
-            " EPSV",
-            " MDTM",
-            " MFMT",
-            mlst.as_str(),
-            " PASV",
-            " REST STREAM",
-            " SIZE",
-            " TVFS",
-            " UTF8",
-        ];
+        let lines = verb::feat_lines(&self.facts.feat_line());
         self.reply_multi(reply::SYSTEM_STATUS, "Features:", &lines, "End");
     }
 
@@ -867,14 +858,11 @@ impl Session {
     }
 
     fn help(&mut self) {
+        let lines = verb::help_lines();
         self.reply_multi(
             reply::HELP,
             "The following commands are recognized:",
-            &[
-                " ABOR ACCT ALLO APPE CDUP CLNT CWD  DELE EPRT EPSV FEAT HELP LIST MDTM MFMT MKD",
-                " MLSD MLST MODE NLST NOOP OPTS PASS PASV PORT PWD  QUIT REST RETR RMD  RNFR RNTO",
-                " SITE SIZE STAT STOR STOU STRU SYST TYPE USER XCUP XCWD XMKD XPWD XRMD",
-            ],
+            &lines,
             "Help OK.",
         );
     }
@@ -1519,19 +1507,7 @@ fn is_foreign_protocol(line: &[u8]) -> bool {
 
 /// Commands that change the file system: refused with 550 for read-only users.
 fn is_write(cmd: &Command) -> bool {
-    matches!(
-        cmd,
-        Command::Stor(_)
-            | Command::Stou(_)
-            | Command::Appe(_)
-            | Command::Dele(_)
-            | Command::Rmd(_)
-            | Command::Mkd(_)
-            | Command::Rnfr(_)
-            | Command::Rnto(_)
-            | Command::Mfmt { .. }
-            | Command::SiteChmod { .. }
-    )
+    cmd.verb().write
 }
 
 /// An IPv4 client on an IPv6 socket shows as ::ffff:a.b.c.d; compare and announce it as IPv4.
