@@ -143,7 +143,6 @@ mod tests {
         String::from_utf8(out).unwrap()
     }
 
-
     /// Moved from command.rs (MFMT's parser) with its assertions; one changed, see below.
     #[test]
     fn time_values() {
@@ -177,7 +176,8 @@ mod tests {
         assert_eq!(p("20230101000000.999999999"), Some(1_672_531_200));
         let long = format!("20230101000000.{}", "9".repeat(100));
         assert_eq!(p(&long), Some(1_672_531_200));
-        assert_eq!(p("20230101000000."), None); // 1*DIGIT: at least one
+        // 1*DIGIT: at least one.
+        assert_eq!(p("20230101000000."), None);
         // Second 60: the POSIX formula as it stands, the next minute's :00 (MFMT's rule; the
         // listing's parser folded it into :59). 2016-12-31 23:59:60 was a real leap second.
         assert_eq!(p("20230101000060"), Some(1_672_531_260));
@@ -224,18 +224,18 @@ mod tests {
         // `the_rules_that_won`), no longer folded into :59.
         assert_eq!(p("20230101000060"), p("20230101000100"));
         for bad in [
-            "20230229000000",      // 2023 is not a leap year
-            "19000229000000",      // divisible by 100, not by 400: not leap
-            "20231131000000",      // November has 30 days
-            "20230001000000",      // month 0
-            "20231301000000",      // month 13
-            "20230100000000",      // day 0
-            "20230101240000",      // hour 24
-            "20230101006000",      // minute 60
-            "20230101000061",      // second 61
-            "2023010100000",       // 13 digits
-            "202301010000000",     // 15 digits
-            "20230101000000.",     // dot without digits
+            "20230229000000",  // 2023 is not a leap year
+            "19000229000000",  // divisible by 100, not by 400: not leap
+            "20231131000000",  // November has 30 days
+            "20230001000000",  // month 0
+            "20231301000000",  // month 13
+            "20230100000000",  // day 0
+            "20230101240000",  // hour 24
+            "20230101006000",  // minute 60
+            "20230101000061",  // second 61
+            "2023010100000",   // 13 digits
+            "202301010000000", // 15 digits
+            "20230101000000.", // dot without digits
             "20230101000000.a",
             "20230101000000.1.2",
             "+2023010100000",

@@ -18,7 +18,7 @@ use super::command::{
 pub type Parse = for<'a> fn(&'a [u8]) -> Result<Command<'a>, ParseError>;
 
 /// One row of the table.
-#[derive(Clone, Copy)]
+#[derive(Debug, Clone, Copy)]
 pub struct Verb {
     /// Upper case, 3 or 4 letters (the parser upper-cases what the client sent).
     pub name: &'static str,
@@ -42,18 +42,6 @@ pub enum Feat {
     Line(&'static str),
     /// The MLST line, which names the session's selected facts (`Facts::feat_line`).
     Facts,
-}
-
-impl std::fmt::Debug for Verb {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Verb")
-            .field("name", &self.name)
-            .field("before_login", &self.before_login)
-            .field("write", &self.write)
-            .field("help", &self.help)
-            .field("feat", &self.feat)
-            .finish()
-    }
 }
 
 impl Verb {
@@ -131,7 +119,9 @@ pub const VERBS: &[Verb] = &[
     Verb::new("MKD", |arg| Ok(Command::Mkd(path(arg)?))).write(),
     Verb::new("MLSD", |arg| Ok(Command::Mlsd(optional_path(arg)?))),
     Verb::new("MLST", |arg| Ok(Command::Mlst(optional_path(arg)?))).feat_facts(),
-    Verb::new("MODE", |arg| one_letter(trim(arg), b'S', b"BC", Command::Mode)),
+    Verb::new("MODE", |arg| {
+        one_letter(trim(arg), b'S', b"BC", Command::Mode)
+    }),
     Verb::new("NLST", |arg| Ok(Command::Nlst(optional_path(arg)?))),
     Verb::new("NOOP", |_| Ok(Command::Noop)).before_login(),
     // RFC 2640: OPTS UTF8 ON is accepted, names are always UTF-8 (in fact any bytes).
@@ -160,7 +150,9 @@ pub const VERBS: &[Verb] = &[
     Verb::new("STAT", |arg| Ok(Command::Stat(optional_path(arg)?))),
     Verb::new("STOR", |arg| Ok(Command::Stor(path(arg)?))).write(),
     Verb::new("STOU", |arg| Ok(Command::Stou(optional_path(arg)?))).write(),
-    Verb::new("STRU", |arg| one_letter(trim(arg), b'F', b"RP", Command::Stru)),
+    Verb::new("STRU", |arg| {
+        one_letter(trim(arg), b'F', b"RP", Command::Stru)
+    }),
     Verb::new("SYST", |_| Ok(Command::Syst)).before_login(),
     Verb::new("TYPE", |arg| Ok(Command::Type(transfer_type(trim(arg))?))),
     Verb::new("USER", |arg| Ok(Command::User(required(trim(arg))?))).before_login(),
@@ -174,9 +166,7 @@ pub const VERBS: &[Verb] = &[
 /// The SITE subcommands we run (the argument of `parse` is what follows the subcommand's name).
 /// Not in HELP (SITE HELP lists them); the flags work as for `VERBS`.
 pub const SITE_VERBS: &[Verb] = &[
-    Verb::new("CHMOD", site_chmod)
-        .write()
-        .not_in_help(),
+    Verb::new("CHMOD", site_chmod).write().not_in_help(),
     Verb::new("HELP", |_| Ok(Command::SiteHelp)).not_in_help(),
 ];
 
