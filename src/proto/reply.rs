@@ -55,8 +55,7 @@ pub fn push(out: &mut Vec<u8>, code: u16, text: impl AsRef<[u8]>) {
 }
 
 /// Appends a multi-line reply: `code-first`, then each body line as given (callers indent them
-/// with a space, as RFC 2389 asks of FEAT), then `code last`. A body line that would begin with
-/// a digit gets a space in front (RFC 959 4.2: it could be read as the reply's last line).
+/// with a space, as RFC 2389 asks of FEAT), then `code last`.
 pub fn push_multi<B: AsRef<[u8]>>(
     out: &mut Vec<u8>,
     code: u16,
@@ -64,18 +63,31 @@ pub fn push_multi<B: AsRef<[u8]>>(
     body: &[B],
     last: impl AsRef<[u8]>,
 ) {
-    push_code(out, code, b'-');
-    push_text(out, first.as_ref());
-    out.extend_from_slice(b"\r\n");
+    push_first(out, code, first);
     for line in body {
-        let line = line.as_ref();
-        if line.first().is_some_and(u8::is_ascii_digit) {
-            out.push(b' ');
-        }
-        push_text(out, line);
-        out.extend_from_slice(b"\r\n");
+        push_line(out, line);
     }
     push(out, code, last);
+}
+
+/// Appends `code-text\r\n`, the first line of a multi-line reply whose body is made piece by
+/// piece (a STAT listing as the connection drains): then `push_line` for each body line and
+/// `push` for the last line.
+pub fn push_first(out: &mut Vec<u8>, code: u16, text: impl AsRef<[u8]>) {
+    push_code(out, code, b'-');
+    push_text(out, text.as_ref());
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Appends one body line of a multi-line reply. A line that would begin with a digit gets a
+/// space in front (RFC 959 4.2: `226 ...` inside a body could be read as the reply's end).
+pub fn push_line(out: &mut Vec<u8>, line: impl AsRef<[u8]>) {
+    let line = line.as_ref();
+    if line.first().is_some_and(u8::is_ascii_digit) {
+        out.push(b' ');
+    }
+    push_text(out, line);
+    out.extend_from_slice(b"\r\n");
 }
 
 /// A whole single-line reply, for a caller that writes it straight to a socket (the loop's 421
@@ -193,6 +205,25 @@ mod tests {
         push_multi::<&str>(&mut out, HELP, "a", &[], "b");
         push(&mut out, OK, "");
         assert_eq!(out, b"214-a\r\n214 b\r\n200 \r\n");
+    }
+
+    #[test]
+    fn a_body_made_piece_by_piece_is_the_same_reply() {
+        let mut whole = Vec::new();
+        push_multi(
+            &mut whole,
+            FILE_STATUS,
+            "Status of /:",
+            &[" a", "1 b"],
+            "End.",
+        );
+        let mut pieces = Vec::new();
+        push_first(&mut pieces, FILE_STATUS, "Status of /:");
+        push_line(&mut pieces, " a");
+        push_line(&mut pieces, b"1 b");
+        push(&mut pieces, FILE_STATUS, "End.");
+        assert_eq!(whole, pieces);
+        assert_eq!(whole, b"213-Status of /:\r\n a\r\n 1 b\r\n213 End.\r\n");
     }
 
     #[test]
