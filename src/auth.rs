@@ -25,8 +25,6 @@
 
 use sha_crypt::{Params, PasswordHasher, PasswordVerifier, ShaCrypt};
 use std::fmt;
-use std::fs::File;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 /// What a successful login grants.
@@ -242,12 +240,9 @@ pub fn is_anonymous_name(name: &[u8]) -> bool {
 
 /// A SHA-512-crypt (`$6$`) hash of `password` with a fresh random salt, as `openssl passwd -6` prints.
 pub fn hash_password(password: &[u8]) -> Result<String, String> {
-    // /dev/urandom rather than getrandom(2): no unsafe outside sys.rs, and it never blocks; this
-    // runs from the command line (`--hash-password`), where /dev is always present.
+    // getrandom(2) through the system layer: never blocks, needs no /dev.
     let mut salt = [0u8; SALT_BYTES];
-    File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut salt))
-        .map_err(|e| format!("/dev/urandom: {e}"))?;
+    crate::sys::fill_random(&mut salt).map_err(|e| format!("getrandom: {e}"))?;
     // sha-crypt encodes the salt bytes in the crypt alphabet and uses that text as the salt.
     let hash = ShaCrypt::SHA512
         .hash_password_with_salt(password, &salt)

@@ -1,5 +1,8 @@
 //! leanftpd: a single-threaded mio FTP server. `net` is the only module that touches
 //! sockets; `session` is the sans-IO protocol core driven by bytes, events and a clock.
+//! `sys` is the only module allowed `unsafe` code and raw libc calls; everything else is safe Rust.
+
+#![deny(unsafe_code)]
 
 pub mod auth;
 pub mod config;
@@ -7,6 +10,7 @@ pub mod fs;
 pub mod net;
 pub mod proto;
 pub mod session;
+#[allow(unsafe_code)]
 pub mod sys;
 pub mod transfer;
 

@@ -20,13 +20,15 @@ use crate::auth::{self, Users};
 use crate::command::{self, split_word, Command, EpsvArg, LineFramer, TransferType};
 use crate::config::{
     Config, LOGIN_FAILURE_DELAY_MS, MAX_LOGIN_FAILURES, MAX_OUTPUT_BACKLOG_BYTES, MAX_STAT_ENTRIES,
+    STAT_REFILL_BYTES,
 };
 use crate::fs::{self, FileKind, Jail, WriteMode};
 use crate::listing::{self, Facts};
 use crate::proto::verb;
 use crate::reply;
 use crate::transfer::{
-    FileReceiver, FileSender, Job, ListFormat, ListSender, ListSource, TransferError,
+    Direction, FileReceiver, FileSender, Job, ListFormat, ListSender, ListSource, TransferError,
+    TransferRecord,
 };
 
 /// What every session shares: the configuration, the users, the anonymous root, the wall clock.
@@ -126,8 +128,11 @@ enum Data {
 
 struct Running {
     verb: &'static str,
-    /// STOR, APPE, STOU: what arrived is kept even when the transfer fails.
-    upload: bool,
+    /// Uploads (STOR, APPE, STOU): what arrived is kept even when the transfer fails.
+    direction: Direction,
+    ascii: bool,
+    started: Instant,
+    started_unix: i64,
     path: Box<[u8]>,
     connected: bool,
     bytes: u64,
@@ -135,6 +140,14 @@ struct Running {
     unique_name: Option<Box<[u8]>>,
     /// The data connection must come, or move bytes again, by then (--data-timeout).
     deadline: Instant,
+}
+
+/// The directory of a `STAT <dir>` reply, read as the control connection drains.
+struct StatListing {
+    dir: fs::DirStream,
+    /// Entries read, and entries listed (unreadable ones are skipped).
+    taken: usize,
+    listed: usize,
 }
 
 /// Where the session is in its life. A session never goes back to `Open`.
@@ -181,9 +194,13 @@ pub struct Session {
     framer: LineFramer,
     output: Vec<u8>,
     actions: VecDeque<Action>,
+    /// Transfers that ended, for the logs (`poll_record`).
+    records: VecDeque<TransferRecord>,
     connected_at: Instant,
     /// The last command that did something (NOOP does not count): the idle timer starts here.
     last_activity: Instant,
+    /// A `STAT <dir>` reply still being produced; no command runs until it has ended.
+    stat_listing: Option<Box<StatListing>>,
     failed_logins: u8,
     /// When the 530 of a failed login is due; until then no command runs.
     login_delay: Option<Instant>,
@@ -217,8 +234,10 @@ impl Session {
             framer: LineFramer::default(),
             output: Vec::new(),
             actions: VecDeque::new(),
+            records: VecDeque::new(),
             connected_at: now,
             last_activity: now,
+            stat_listing: None,
             failed_logins: 0,
             login_delay: None,
             lifecycle: Lifecycle::Open,
@@ -252,6 +271,7 @@ impl Session {
     /// it, but an upload in progress still finishes, so nothing it sent is lost.
     pub fn handle_hangup(&mut self) {
         self.output = Vec::new();
+        self.stat_listing = None;
         self.hung_up = true;
         if self.lifecycle == Lifecycle::Open {
             debug!("[#{}] client hung up", self.id);
@@ -470,6 +490,9 @@ impl Session {
     /// The first `n` bytes of `output` were written.
     pub fn consume_output(&mut self, n: usize) {
         self.output.drain(..n.min(self.output.len()));
+        if self.output.len() < STAT_REFILL_BYTES / 2 {
+            self.refill_stat();
+        }
         if self.output.is_empty() {
             // An idle session keeps no buffer.
             self.output = Vec::new();
@@ -478,6 +501,11 @@ impl Session {
 
     pub fn poll_action(&mut self) -> Option<Action> {
         self.actions.pop_front()
+    }
+
+    /// The record of a transfer that ended, for the logs (the stderr line, xferlog...).
+    pub fn poll_record(&mut self) -> Option<TransferRecord> {
+        self.records.pop_front()
     }
 
     /// True while `poll_action` has something to hand out.
@@ -510,6 +538,7 @@ impl Session {
     pub fn wants_input(&self) -> bool {
         self.lifecycle == Lifecycle::Open
             && self.login_delay.is_none()
+            && self.stat_listing.is_none()
             && !self.framer.has_line()
             && self.output.len() < MAX_OUTPUT_BACKLOG_BYTES
     }
@@ -532,6 +561,7 @@ impl Session {
         let mut framer = std::mem::take(&mut self.framer);
         while self.lifecycle == Lifecycle::Open
             && self.login_delay.is_none()
+            && self.stat_listing.is_none()
             && self.output.len() < MAX_OUTPUT_BACKLOG_BYTES
         {
             let line = match framer.peek_line() {
@@ -997,7 +1027,10 @@ impl Session {
         };
         self.set_data_state(Data::Transferring(Running {
             verb,
-            upload: job.is_upload(),
+            direction: job.direction(),
+            ascii: self.transfer_type == TransferType::Ascii,
+            started: self.last_activity,
+            started_unix: self.shared.unix_time(),
             path: path.into(),
             connected,
             bytes: 0,
@@ -1028,19 +1061,20 @@ impl Session {
             return;
         };
         debug!("[#{}] data: transferring => none", self.id);
-        info!(
-            "[#{}] {} {} {} bytes: {code}",
-            self.id,
-            running.verb,
-            String::from_utf8_lossy(&running.path),
-            running.bytes
-        );
-        if code != reply::TRANSFER_COMPLETE && running.upload && running.bytes > 0 {
-            info!(
-                "[#{}] incomplete upload kept: {} bytes",
-                self.id, running.bytes
-            );
-        }
+        let record = TransferRecord {
+            session: self.id,
+            user: self.user_ref().map_or("".into(), |user| user.name.clone()),
+            peer: self.peer.ip(),
+            verb: running.verb,
+            path: running.path.clone(),
+            direction: running.direction,
+            ascii: running.ascii,
+            bytes: running.bytes,
+            started_unix: running.started_unix,
+            elapsed: now.saturating_duration_since(running.started),
+            code,
+        };
+        self.records.push_back(record);
         self.last_activity = now;
         match (&running.unique_name, code) {
             (Some(name), reply::TRANSFER_COMPLETE) => {
@@ -1232,7 +1266,9 @@ impl Session {
         }
     }
 
-    /// STAT: server status without an argument; with one, a listing over the control connection.
+    /// STAT: server status without an argument; with one, a listing over the control
+    /// connection. A directory's lines are made as the connection drains (`refill_stat`), so a
+    /// big directory never sits in memory whole, and commands after it wait their turn.
     fn stat(&mut self, arg: &[u8]) {
         if arg.is_empty() {
             return self.server_status();
@@ -1240,42 +1276,86 @@ impl Session {
         let path = fs::resolve(&self.cwd, listing::strip_ls_options(arg));
         let jail = self.jail();
         let jail_path = fs::jail_path(&path);
-        let now = self.shared.unix_time();
-        // Each line is built alone, then escaped: a name with CR or LF cannot forge a reply.
-        let mut lines: Vec<Vec<u8>> = Vec::new();
-        let mut push_entry = |name: &[u8], stat: &fs::Stat, link_target: Option<&[u8]>| {
-            let mut line = vec![b' '];
-            listing::push_list_line(&mut line, name, stat, link_target, now);
-            line.truncate(line.len().saturating_sub(2));
-            lines.push(line);
-        };
-        match jail.lstat(jail_path) {
+        let listing = match jail.lstat(jail_path) {
             Ok(stat) if stat.kind == FileKind::Dir => match jail.read_dir(jail_path) {
-                Ok(dir) => {
-                    for entry in dir.take(MAX_STAT_ENTRIES).flatten() {
-                        push_entry(&entry.name, &entry.stat, entry.link_target.as_deref());
-                    }
-                }
+                Ok(dir) => Some(dir),
                 Err(e) => return self.reply_io_error(&e),
             },
             Ok(stat) => {
                 let link_target = (stat.kind == FileKind::Symlink)
                     .then(|| jail.read_link(jail_path).ok())
                     .flatten();
-                push_entry(&path, &stat, link_target.as_deref());
+                let line = self.stat_line(&path, &stat, link_target.as_deref());
+                self.stat_first_line(&path);
+                self.reply_line(&line);
+                self.reply(reply::FILE_STATUS, "End of status.");
+                None
             }
             Err(e) => return self.reply_io_error(&e),
+        };
+        if let Some(dir) = listing {
+            self.stat_first_line(&path);
+            self.stat_listing = Some(Box::new(StatListing {
+                dir,
+                taken: 0,
+                listed: 0,
+            }));
+            self.refill_stat();
         }
-        if lines.len() == MAX_STAT_ENTRIES {
-            lines.push(
-                format!(" (stopped after {MAX_STAT_ENTRIES} entries: use LIST)").into_bytes(),
-            );
-        }
+    }
+
+    fn stat_first_line(&mut self, path: &[u8]) {
         let mut first = b"Status of ".to_vec();
-        first.extend_from_slice(&path);
+        first.extend_from_slice(path);
         first.push(b':');
-        let body: Vec<&[u8]> = lines.iter().map(Vec::as_slice).collect();
-        self.reply_multi_bytes(reply::FILE_STATUS, &first, &body, b"End of status.");
+        if !self.hung_up {
+            reply::push_first(&mut self.output, reply::FILE_STATUS, &first);
+        }
+    }
+
+    /// One `ls -l` line of a STAT listing, built alone so that it is escaped alone: a name with
+    /// CR or LF cannot forge a reply.
+    fn stat_line(&self, name: &[u8], stat: &fs::Stat, link_target: Option<&[u8]>) -> Vec<u8> {
+        let mut line = vec![b' '];
+        listing::push_list_line(&mut line, name, stat, link_target, self.shared.unix_time());
+        line.truncate(line.len().saturating_sub(2));
+        line
+    }
+
+    /// Adds lines of the running STAT listing until STAT_REFILL_BYTES are pending; ends the
+    /// reply when the directory (or MAX_STAT_ENTRIES) is done.
+    fn refill_stat(&mut self) {
+        let Some(mut stat) = self.stat_listing.take() else {
+            return;
+        };
+        while self.output.len() < STAT_REFILL_BYTES {
+            if stat.taken == MAX_STAT_ENTRIES {
+                break;
+            }
+            let Some(entry) = stat.dir.next() else {
+                break;
+            };
+            stat.taken += 1;
+            // An entry that cannot be read is left out, as ls does.
+            if let Ok(entry) = entry {
+                let line = self.stat_line(&entry.name, &entry.stat, entry.link_target.as_deref());
+                self.reply_line(&line);
+                stat.listed += 1;
+            }
+        }
+        if self.output.len() < STAT_REFILL_BYTES {
+            self.end_stat_listing(stat.listed);
+        } else {
+            self.stat_listing = Some(stat);
+        }
+    }
+
+    fn end_stat_listing(&mut self, listed: usize) {
+        if listed == MAX_STAT_ENTRIES {
+            let note = format!(" (stopped after {MAX_STAT_ENTRIES} entries: use LIST)");
+            self.reply_line(note.as_bytes());
+        }
+        self.reply(reply::FILE_STATUS, "End of status.");
     }
 
     fn server_status(&mut self) {
@@ -1430,6 +1510,13 @@ impl Session {
         self.reply_multi_bytes(code, first.as_bytes(), body, last.as_bytes());
     }
 
+    /// One inner line of a multi-line reply (escaped like every reply text).
+    fn reply_line(&mut self, line: &[u8]) {
+        if !self.hung_up {
+            reply::push_line(&mut self.output, line);
+        }
+    }
+
     fn reply_multi_bytes(
         &mut self,
         code: u16,
@@ -1465,6 +1552,10 @@ impl Session {
     }
 
     fn finish(&mut self) {
+        if let Some(stat) = self.stat_listing.take() {
+            // Closing mid-listing (a timeout): the multi-line reply still ends properly.
+            self.end_stat_listing(stat.listed);
+        }
         if self.lifecycle != Lifecycle::Finished {
             self.set_lifecycle(Lifecycle::Finished);
             if !matches!(self.data, Data::None) {
@@ -1485,7 +1576,7 @@ impl Session {
     }
 
     fn upload_running(&self) -> bool {
-        matches!(&self.data, Data::Transferring(running) if running.upload)
+        matches!(&self.data, Data::Transferring(running) if running.direction == Direction::Upload)
     }
 }
 
@@ -2227,5 +2318,90 @@ mod tests {
             "421 Timeout: closing control connection.\r\n"
         );
         assert_eq!(s.poll_timeout(), None);
+    }
+
+    /// Every transfer that ends leaves one record, completed or not, with what the logs need.
+    #[test]
+    fn each_ended_transfer_leaves_one_record() {
+        let root = Root::new("records");
+        let now = Instant::now();
+        let later = now + Duration::from_secs(3);
+        let mut s = uploading(&root, now);
+        s.handle_data_event(DataEvent::Progress { bytes: 5 }, now);
+        feed(&mut s, "ABOR\r\n", later);
+        let record = s.poll_record().expect("a record for the aborted upload");
+        assert_eq!(s.poll_record(), None);
+        assert_eq!(
+            (record.verb, &*record.path, record.direction, record.ascii),
+            ("STOR", &b"/up.bin"[..], Direction::Upload, false)
+        );
+        assert_eq!(
+            (record.bytes, record.code, &*record.user),
+            (5, 426, "anonymous")
+        );
+        assert_eq!(record.peer, "127.0.0.1".parse::<IpAddr>().unwrap());
+        assert_eq!(record.elapsed, Duration::from_secs(3));
+        assert!(record.is_incomplete_upload());
+
+        feed(&mut s, "TYPE A\r\nPASV\r\n", later);
+        s.poll_action();
+        s.handle_passive_opened(Ok("127.0.0.1:50010".parse().unwrap()), later);
+        feed(&mut s, "RETR hello.txt\r\n", later);
+        s.handle_data_event(DataEvent::Done { bytes: 7 }, later);
+        let record = s.poll_record().expect("a record for the download");
+        assert_eq!(
+            (
+                record.verb,
+                record.direction,
+                record.ascii,
+                record.bytes,
+                record.code
+            ),
+            ("RETR", Direction::Download, true, 7, 226)
+        );
+    }
+
+    /// STAT of a big directory is made as the reply drains: never more than a refill pending,
+    /// the whole reply in order, and a command pipelined behind it answered after it.
+    #[test]
+    fn stat_of_a_big_directory_streams_with_bounded_output() {
+        let root = Root::new("statbig");
+        let big = root.0.join("big");
+        std::fs::create_dir(&big).unwrap();
+        for i in 0..2500 {
+            std::fs::write(big.join(format!("file-{i:05}")), b"").unwrap();
+        }
+        let now = Instant::now();
+        let mut s = logged_in(&root, false, now);
+        s.handle_input(b"STAT big\r\nNOOP\r\n", now);
+        let mut reply = String::new();
+        let mut most = 0;
+        while !s.output().is_empty() {
+            most = most.max(s.output().len());
+            // The client reads 1000 bytes at a time.
+            let n = s.output().len().min(1000);
+            reply.push_str(&String::from_utf8_lossy(&s.output()[..n]));
+            s.consume_output(n);
+            if s.output().is_empty() {
+                // As the loop does once the socket has taken everything.
+                s.handle_input(b"", now);
+            }
+        }
+        assert!(
+            most < STAT_REFILL_BYTES + 200,
+            "{most} bytes pending at once"
+        );
+        let lines: Vec<&str> = reply.split("\r\n").collect();
+        assert_eq!(lines[0], "213-Status of /big:");
+        assert_eq!(
+            lines.len(),
+            1 + 2000 + 1 + 1 + 1 + 1,
+            "{:?}",
+            &lines[lines.len() - 4..]
+        );
+        assert!(lines[1..=2000].iter().all(|line| line.starts_with(" -rw")));
+        assert_eq!(lines[2001], " (stopped after 2000 entries: use LIST)");
+        assert_eq!(lines[2002], "213 End of status.");
+        assert_eq!(lines[2003], "200 NOOP ok.");
     }
 }

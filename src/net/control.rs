@@ -13,12 +13,9 @@ use mio::{Interest, Token};
 
 use super::stream::Stream;
 use super::{is_out_of_resources, Conn, Server};
-use crate::config::{ACCEPT_PAUSE_MS, CONTROL_READ_BYTES};
+use crate::config::{ACCEPT_PAUSE_MS, CONTROL_READS_PER_TURN, CONTROL_READ_BYTES};
 use crate::session::{Action, Session};
 use crate::sys;
-
-/// Reads of one control connection per turn: a flood of commands is served fairly.
-const CONTROL_READS_PER_TURN: usize = 4;
 
 pub(super) struct Control {
     pub(super) stream: Stream,
@@ -230,6 +227,9 @@ impl Server {
     }
 
     fn run_actions(&mut self, key: usize, now: Instant) {
+        while let Some(record) = self.with_session(key, Session::poll_record).flatten() {
+            info!("{record}");
+        }
         while let Some(action) = self.with_session(key, Session::poll_action).flatten() {
             match action {
                 Action::OpenPassive => {

@@ -36,7 +36,7 @@ use mio::{Events, Interest, Poll, Token};
 use slab::Slab;
 
 use crate::auth::Users;
-use crate::config::{SHUTDOWN_FLUSH_MS, SHUTDOWN_GRACE_MS};
+use crate::config::{EVENTS_CAPACITY, SHUTDOWN_FLUSH_MS, SHUTDOWN_GRACE_MS};
 use crate::session::{Session, Shared};
 use crate::sys;
 
@@ -46,7 +46,6 @@ use timer::Timers;
 
 /// The signal pipe's token: never a slab key.
 const SIGNAL: Token = Token(usize::MAX);
-const EVENTS_CAPACITY: usize = 1024;
 
 enum Conn {
     Listener(TcpListener),
