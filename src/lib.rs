@@ -5,13 +5,14 @@
 #![deny(unsafe_code)]
 
 pub mod auth;
-pub mod command;
 pub mod config;
 pub mod fs;
-pub mod listing;
 pub mod net;
-pub mod reply;
+pub mod proto;
 pub mod session;
 #[allow(unsafe_code)]
 pub mod sys;
 pub mod transfer;
+
+// The protocol modules keep their old paths (`crate::command`, ...) for the layers above.
+pub use proto::{command, listing, reply};

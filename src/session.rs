@@ -17,13 +17,14 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use log::{debug, info, warn};
 
 use crate::auth::{self, Account, Users};
-use crate::command::{self, Command, EpsvArg, LineFramer, TransferType};
+use crate::command::{self, split_word, Command, EpsvArg, LineFramer, TransferType};
 use crate::config::{
     Config, LOGIN_FAILURE_DELAY_MS, MAX_LOGIN_FAILURES, MAX_OUTPUT_BACKLOG_BYTES, MAX_STAT_ENTRIES,
     STAT_REFILL_BYTES,
 };
 use crate::fs::{self, FileKind, Jail, WriteMode};
 use crate::listing::{self, Facts};
+use crate::proto::verb;
 use crate::reply;
 use crate::transfer::{
     Direction, FileReceiver, FileSender, Job, ListFormat, ListSender, ListSource, TransferError,
@@ -638,12 +639,19 @@ impl Session {
         self.reply(error.code(), text);
     }
 
-    /// One command. QUIT always; then what may run before login; then the login gate (530);
-    /// then the permission gate (writes by read-only users: 550); then the verb's handler.
+    /// One command. QUIT always; then the login gate (530 for a verb the table does not mark
+    /// `before_login`); then what may run before login; then the permission gate (writes by
+    /// read-only users: 550); then the verb's handler.
     fn dispatch(&mut self, cmd: Command, now: Instant) {
+        let verb = cmd.verb();
         match cmd {
             // RFC 959: QUIT ends the session (after a running transfer, in spirit; we close now).
             Command::Quit => self.quit(),
+            // SECURITY: the login gate: before a successful PASS only the verb table's
+            // `before_login` rows run (USER, PASS, FEAT, OPTS, SYST, NOOP, HELP, QUIT).
+            _ if !verb.before_login && !matches!(self.login, Login::LoggedIn(_)) => {
+                self.reply(reply::NOT_LOGGED_IN, "Please login with USER and PASS.")
+            }
             Command::User(name) => self.user(name),
             Command::Pass(password) => self.pass(password, now),
             Command::Feat => self.feat(),
@@ -651,10 +659,6 @@ impl Session {
             Command::Syst => self.reply(reply::SYSTEM_TYPE, "UNIX Type: L8"),
             Command::Noop => self.reply(reply::OK, "NOOP ok."),
             Command::Help(_) => self.help(),
-            // SECURITY: the login gate: nothing below runs before a successful PASS.
-            _ if !matches!(self.login, Login::LoggedIn(_)) => {
-                self.reply(reply::NOT_LOGGED_IN, "Please login with USER and PASS.")
-            }
             // SECURITY: the permission gate: read-only users may not change anything.
             cmd if is_write(&cmd) && !self.writable() => {
                 self.reply(reply::FILE_UNAVAILABLE, "Permission denied.")
@@ -860,20 +864,7 @@ impl Session {
     // ---- simple commands ----------------------------------------------------------------
 
     fn feat(&mut self) {
-        let mlst = self.facts.feat_line();
-        let lines = [
-            " CLNT",
-            " EPRT",
-            " EPSV",
-            " MDTM",
-            " MFMT",
-            mlst.as_str(),
-            " PASV",
-            " REST STREAM",
-            " SIZE",
-            " TVFS",
-            " UTF8",
-        ];
+        let lines = verb::feat_lines(&self.facts.feat_line());
         self.reply_multi(reply::SYSTEM_STATUS, "Features:", &lines, "End");
     }
 
@@ -899,14 +890,11 @@ impl Session {
     }
 
     fn help(&mut self) {
+        let lines = verb::help_lines();
         self.reply_multi(
             reply::HELP,
             "The following commands are recognized:",
-            &[
-                " ABOR ACCT ALLO APPE CDUP CLNT CWD  DELE EPRT EPSV FEAT HELP LIST MDTM MFMT MKD",
-                " MLSD MLST MODE NLST NOOP OPTS PASS PASV PORT PWD  QUIT REST RETR RMD  RNFR RNTO",
-                " SITE SIZE STAT STOR STOU STRU SYST TYPE USER XCUP XCWD XMKD XPWD XRMD",
-            ],
+            &lines,
             "Help OK.",
         );
     }
@@ -1325,9 +1313,8 @@ impl Session {
         first.extend_from_slice(path);
         first.push(b':');
         if !self.hung_up {
-            reply::push_code(&mut self.output, reply::FILE_STATUS, b'-');
+            reply::push_first(&mut self.output, reply::FILE_STATUS, &first);
         }
-        self.reply_line(&first);
     }
 
     /// One `ls -l` line of a STAT listing, built alone so that it is escaped alone: a name with
@@ -1518,42 +1505,32 @@ impl Session {
     /// A reply whose text may hold file names (raw bytes). CR and LF never reach the client
     /// inside a reply: a name cannot forge a reply line.
     fn reply_bytes(&mut self, code: u16, text: &[u8]) {
-        if self.hung_up {
-            return;
+        if !self.hung_up {
+            reply::push(&mut self.output, code, text);
         }
-        reply::push_code(&mut self.output, code, b' ');
-        push_reply_text(&mut self.output, text);
-        self.output.extend_from_slice(b"\r\n");
     }
 
-    fn reply_multi(&mut self, code: u16, first: &str, body: &[&str], last: &str) {
-        if self.hung_up {
-            return;
-        }
-        reply::push_multi(&mut self.output, code, first, body, last);
+    fn reply_multi(&mut self, code: u16, first: &str, body: &[impl AsRef<[u8]>], last: &str) {
+        self.reply_multi_bytes(code, first.as_bytes(), body, last.as_bytes());
     }
 
     /// One inner line of a multi-line reply (escaped like every reply text).
     fn reply_line(&mut self, line: &[u8]) {
-        if self.hung_up {
-            return;
+        if !self.hung_up {
+            reply::push_line(&mut self.output, line);
         }
-        push_reply_text(&mut self.output, line);
-        self.output.extend_from_slice(b"\r\n");
     }
 
-    fn reply_multi_bytes(&mut self, code: u16, first: &[u8], body: &[&[u8]], last: &[u8]) {
-        if self.hung_up {
-            return;
+    fn reply_multi_bytes(
+        &mut self,
+        code: u16,
+        first: &[u8],
+        body: &[impl AsRef<[u8]>],
+        last: &[u8],
+    ) {
+        if !self.hung_up {
+            reply::push_multi(&mut self.output, code, first, body, last);
         }
-        reply::push_code(&mut self.output, code, b'-');
-        push_reply_text(&mut self.output, first);
-        self.output.extend_from_slice(b"\r\n");
-        for line in body {
-            push_reply_text(&mut self.output, line);
-            self.output.extend_from_slice(b"\r\n");
-        }
-        self.reply_bytes(code, last);
     }
 
     fn reply_io_error(&mut self, err: &io::Error) {
@@ -1607,13 +1584,6 @@ impl Session {
     }
 }
 
-fn push_reply_text(out: &mut Vec<u8>, text: &[u8]) {
-    out.extend(
-        text.iter()
-            .map(|&b| if b == b'\r' || b == b'\n' { b' ' } else { b }),
-    );
-}
-
 /// The first line of an HTTP request: `GET / HTTP/1.1`, `CONNECT host:443 HTTP/1.1`, ...
 fn is_foreign_protocol(line: &[u8]) -> bool {
     const METHODS: [&[u8]; 9] = [
@@ -1632,43 +1602,12 @@ fn is_foreign_protocol(line: &[u8]) -> bool {
 
 /// Commands that change the file system: refused with 550 for read-only users.
 fn is_write(cmd: &Command) -> bool {
-    matches!(
-        cmd,
-        Command::Stor(_)
-            | Command::Stou(_)
-            | Command::Appe(_)
-            | Command::Dele(_)
-            | Command::Rmd(_)
-            | Command::Mkd(_)
-            | Command::Rnfr(_)
-            | Command::Rnto(_)
-            | Command::Mfmt { .. }
-            | Command::SiteChmod { .. }
-    )
+    cmd.verb().write
 }
 
 /// An IPv4 client on an IPv6 socket shows as ::ffff:a.b.c.d; compare and announce it as IPv4.
 fn canonical(addr: SocketAddr) -> SocketAddr {
     SocketAddr::new(addr.ip().to_canonical(), addr.port())
-}
-
-fn split_word(arg: &[u8]) -> (&[u8], &[u8]) {
-    match arg.iter().position(|&b| b == b' ') {
-        Some(space) => (&arg[..space], trim(&arg[space + 1..])),
-        None => (arg, b""),
-    }
-}
-
-fn trim(bytes: &[u8]) -> &[u8] {
-    let start = bytes
-        .iter()
-        .position(|b| !b.is_ascii_whitespace())
-        .unwrap_or(bytes.len());
-    let end = bytes
-        .iter()
-        .rposition(|b| !b.is_ascii_whitespace())
-        .map_or(start, |e| e + 1);
-    &bytes[start..end]
 }
 
 /// Used only if a file vanishes between two stats of one LIST.
@@ -2217,13 +2156,6 @@ mod tests {
         let line = format!("NOOP {}\r\n", "x".repeat(5000));
         assert_eq!(feed(&mut s, &line, now), "500 Command line too long.\r\n");
         assert!(s.is_closing());
-    }
-
-    #[test]
-    fn reply_text_cannot_carry_a_line_break() {
-        let mut out = Vec::new();
-        push_reply_text(&mut out, b"a\r\n226 fake");
-        assert_eq!(out, b"a  226 fake");
     }
 
     /// The actions handed out, by name, in order.
