@@ -37,6 +37,7 @@ use slab::Slab;
 
 use crate::auth::Users;
 use crate::config::{EVENTS_CAPACITY, SHUTDOWN_FLUSH_MS, SHUTDOWN_GRACE_MS};
+use crate::reply;
 use crate::session::{Session, Shared};
 use crate::sys;
 
@@ -236,9 +237,10 @@ impl Server {
         error!("[#{key}] internal error ({why}): closing this session");
         if let Some(control) = self.control(key) {
             control.poisoned = true;
+            let text = "Internal error, closing control connection.";
             let _ = control
                 .stream
-                .write(b"421 Internal error, closing control connection.\r\n");
+                .write(&reply::render(reply::SERVICE_NOT_AVAILABLE, text));
             self.timers.set(key, None);
             self.to_close.push(key);
         }
@@ -352,7 +354,10 @@ impl Server {
         for (_, conn) in self.conns.iter_mut() {
             if let Conn::Control(control) = conn {
                 if !control.finished {
-                    let _ = control.stream.write(b"421 Server shutting down.\r\n");
+                    let text = "Server shutting down.";
+                    let _ = control
+                        .stream
+                        .write(&reply::render(reply::SERVICE_NOT_AVAILABLE, text));
                 }
             }
         }
