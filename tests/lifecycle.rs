@@ -412,7 +412,6 @@ fn sigterm_cuts_a_running_upload_keeps_its_bytes_and_exits_0() {
 /// with the CPU it burnt since `cpu0` (a server that spins ignores the signal).
 #[track_caller]
 fn assert_sigterm_exits_0(s: &mut Server, cpu0: f64, what: &str) {
-    let t0 = Instant::now();
     s.signal(libc::SIGTERM);
     let status = s.wait_exit(EXIT_BOUND).unwrap_or_else(|| {
         panic!(
