@@ -190,6 +190,19 @@ impl Ending {
     }
 }
 
+/// Sends QUIT and asserts the session's end: `first` at the data timeout (not much before),
+/// then 221, the close, the descriptors back to `baseline`, and an idle server.
+#[track_caller]
+fn quit_and_expect(s: &Server, c: &mut Client, baseline: usize, first: u16) {
+    let (t0, cpu0) = (Instant::now(), s.cpu_seconds());
+    c.send("QUIT");
+    let end = Ending::watch(s, Some(c), 2, DATA_TIMEOUT + SLACK, baseline, t0, cpu0);
+    end.assert_idle();
+    end.assert_replies(&[first, 221], DATA_TIMEOUT - Duration::from_millis(500));
+    end.assert_closed();
+    end.assert_freed();
+}
+
 /// Logs in, sets `type_`, opens EPSV without connecting to it, sends STOR (150), then QUIT.
 fn quit_with_unconnected_upload(type_: &str) {
     let s = start(&[]);
@@ -198,21 +211,7 @@ fn quit_with_unconnected_upload(type_: &str) {
     c.expect(&format!("TYPE {type_}"), 200);
     c.epsv_port();
     c.expect("STOR up.bin", 150);
-    let (t0, cpu0) = (Instant::now(), s.cpu_seconds());
-    c.send("QUIT");
-    let end = Ending::watch(
-        &s,
-        Some(&mut c),
-        2,
-        DATA_TIMEOUT + SLACK,
-        baseline,
-        t0,
-        cpu0,
-    );
-    end.assert_idle();
-    end.assert_replies(&[425, 221], DATA_TIMEOUT - Duration::from_millis(500));
-    end.assert_closed();
-    end.assert_freed();
+    quit_and_expect(&s, &mut c, baseline, 425);
 }
 
 #[test]
@@ -233,21 +232,7 @@ fn quit_with_a_stalled_upload_gets_426_then_221() {
     c.expect("TYPE I", 200);
     let mut data = c.epsv_connect();
     c.expect("STOR up.bin", 150);
-    let (t0, cpu0) = (Instant::now(), s.cpu_seconds());
-    c.send("QUIT");
-    let end = Ending::watch(
-        &s,
-        Some(&mut c),
-        2,
-        DATA_TIMEOUT + SLACK,
-        baseline,
-        t0,
-        cpu0,
-    );
-    end.assert_idle();
-    end.assert_replies(&[426, 221], DATA_TIMEOUT - Duration::from_millis(500));
-    end.assert_closed();
-    end.assert_freed();
+    quit_and_expect(&s, &mut c, baseline, 426);
     // The server closed the data connection too.
     let mut rest = Vec::new();
     assert!(
@@ -312,21 +297,7 @@ fn quit_with_stalled_active_upload(mode: Mode) {
     c.send("STOR up.bin");
     let data = accept_timeout(&listener, IO_TIMEOUT).expect("the server connects back");
     c.reply().expect(150);
-    let (t0, cpu0) = (Instant::now(), s.cpu_seconds());
-    c.send("QUIT");
-    let end = Ending::watch(
-        &s,
-        Some(&mut c),
-        2,
-        DATA_TIMEOUT + SLACK,
-        baseline,
-        t0,
-        cpu0,
-    );
-    end.assert_idle();
-    end.assert_replies(&[426, 221], DATA_TIMEOUT - Duration::from_millis(500));
-    end.assert_closed();
-    end.assert_freed();
+    quit_and_expect(&s, &mut c, baseline, 426);
     drop(data);
 }
 
