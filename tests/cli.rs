@@ -6,7 +6,6 @@ mod common;
 
 use common::*;
 use std::net::{SocketAddr, TcpListener};
-use std::time::Duration;
 
 /// Runs the binary with `args`, expecting a start-up refusal: exit 2, exactly one stderr line
 /// that contains every string of `mentions`.
@@ -264,6 +263,15 @@ fn refuses_non_numeric_limits_and_timeouts() {
 }
 
 #[test]
+fn refuses_a_login_timeout_of_zero_or_not_a_number() {
+    for value in ["0", "x"] {
+        with_root(&["-a", "--login-timeout", value], |a| {
+            refuses(a, &["--login-timeout"])
+        });
+    }
+}
+
+#[test]
 fn listens_on_every_listen_flag_and_logs_each_real_port() {
     let root = TempDir::new("cli");
     let r = root.path().display().to_string();
@@ -355,9 +363,15 @@ fn log_lines_with(flag: Option<&str>) -> usize {
         c.expect("QUIT", 221);
         let _ = c.wait_closed(IO_TIMEOUT);
     }
-    std::thread::sleep(Duration::from_millis(300));
-    let _ = child.kill();
-    let _ = child.wait();
+    // SIGTERM and its exit, rather than a pause and SIGKILL: once the process has exited, every
+    // line it logged for the session is in the file.
+    // SAFETY: kill(2) on our own child's pid.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    if wait_child(&mut child, IO_TIMEOUT).is_none() {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("server with {flag:?} did not exit after SIGTERM");
+    }
     std::fs::read_to_string(log.join("stderr"))
         .unwrap()
         .lines()

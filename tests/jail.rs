@@ -77,9 +77,9 @@ impl Layout {
     }
 
     /// Everything outside the root: `outside/` and `top.txt`, with contents.
-    fn outside_snapshot(&self) -> Vec<(PathBuf, Vec<u8>)> {
+    fn outside_snapshot(&self) -> Vec<(PathBuf, Vec<u8>, u32, i64)> {
         let mut all = snapshot(self.base.path());
-        all.retain(|(path, _)| !path.starts_with(&self.root));
+        all.retain(|(path, ..)| !path.starts_with(&self.root));
         all
     }
 }

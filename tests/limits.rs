@@ -135,8 +135,13 @@ fn data_timeout_expires_an_unused_pasv_listener() {
     s.put("f", b"x");
     let mut c = s.anonymous();
     c.expect("TYPE I", 200);
+    let before = s.fd_count();
     c.pasv_addr();
-    std::thread::sleep(Duration::from_millis(2500));
+    // The listener's expiry, seen as its descriptor going away (bounded).
+    assert!(
+        eventually(IO_TIMEOUT, || s.fd_count() <= before),
+        "the unused passive listener was never closed"
+    );
     let mut r = c.cmd("RETR f");
     if r.code == 150 {
         r = c.reply();

@@ -164,24 +164,6 @@ fn populate(dir: &std::path::Path) {
     fs::create_dir(dir.join("emptydir")).unwrap();
 }
 
-/// (path, size, mode, mtime) of everything under `dir`.
-fn snapshot(dir: &std::path::Path) -> Vec<(String, u64, u32, i64)> {
-    use std::os::unix::fs::MetadataExt;
-    let mut v = Vec::new();
-    for e in fs::read_dir(dir).unwrap() {
-        let e = e.unwrap();
-        let m = e.metadata().unwrap();
-        v.push((
-            e.file_name().to_string_lossy().into_owned(),
-            m.len(),
-            m.mode(),
-            m.mtime(),
-        ));
-    }
-    v.sort();
-    v
-}
-
 #[test]
 fn anonymous_without_writable_gets_550_for_every_write() {
     let s = Server::start(&["-a"]);

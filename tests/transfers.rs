@@ -415,6 +415,8 @@ fn other_sessions_are_served_while_a_big_download_runs() {
     a.expect("RETR huge.bin", 150);
     let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let done2 = done.clone();
+    let flowing = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flowing2 = flowing.clone();
     let reader = std::thread::spawn(move || {
         let mut buf = vec![0u8; 256 * 1024];
         let mut total = 0u64;
@@ -423,10 +425,15 @@ fn other_sessions_are_served_while_a_big_download_runs() {
                 break;
             }
             total += n as u64;
+            flowing2.store(true, std::sync::atomic::Ordering::SeqCst);
         }
         total
     });
-    std::thread::sleep(Duration::from_millis(200));
+    assert!(
+        eventually(IO_TIMEOUT, || flowing
+            .load(std::sync::atomic::Ordering::SeqCst)),
+        "the big download never started"
+    );
     let mut b = s.anonymous();
     let mut worst = Duration::ZERO;
     for _ in 0..20 {
@@ -455,6 +462,7 @@ fn other_sessions_are_served_while_a_big_download_runs() {
 fn upload_reset_midway_keeps_the_part_received() {
     let s = Server::start(&["-a", "-w"]);
     let data = pattern(300_000, 4);
+    let baseline = s.fd_count();
     let mut c = s.anonymous();
     c.expect("TYPE I", 200);
     let mut d = c.pasv_connect();
@@ -471,7 +479,11 @@ fn upload_reset_midway_keeps_the_part_received() {
     set_linger_zero(c.stream());
     drop(d);
     drop(c);
-    std::thread::sleep(Duration::from_millis(500));
+    // The server has handled both resets once the session's descriptors are gone.
+    assert!(
+        eventually(IO_TIMEOUT, || s.fd_count() == baseline),
+        "the reset session was never freed"
+    );
     assert_bytes_eq(&fs::read(s.path("cut.bin")).unwrap(), &data, "kept");
     s.anonymous().expect("NOOP", 200);
 }

@@ -93,9 +93,11 @@ pub fn write_file(path: &Path, content: &[u8]) -> PathBuf {
     path.to_path_buf()
 }
 
-/// Names and contents of every file under `dir` (recursively, symlinks as their targets), sorted:
-/// compare two snapshots to prove nothing changed there.
-pub fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+/// Every entry under `dir` (recursively), sorted: (path, contents (`<dir>` for a directory,
+/// `-> target` for a symlink), mode, modification time). Compare two snapshots to prove that
+/// nothing changed there, permissions and times included.
+pub fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>, u32, i64)> {
+    use std::os::unix::fs::MetadataExt;
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
@@ -120,7 +122,7 @@ pub fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
             } else {
                 fs::read(&path).expect("read")
             };
-            out.push((path, content));
+            out.push((path, content, meta.mode(), meta.mtime()));
         }
     }
     out.sort();
