@@ -55,7 +55,6 @@
 
 #![no_main]
 
-use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::fs;
 use std::io;
@@ -64,7 +63,7 @@ use std::os::unix::fs::{FileExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::{Mutex, Once, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use leanftpd::auth::{self, Users};
 use leanftpd::config::{Config, CONTROL_READ_BYTES, TURN_BYTES};
@@ -504,11 +503,9 @@ fn run(fixture: &Fixture, data: &[u8]) {
     config.data_timeout = DATA_TIMEOUT;
     let users = Users::parse(&fixture.users_text, "fuzz").expect("valid users");
     let jail = Jail::open(&fixture.root).expect("open the root");
-    let shared = Rc::new(Shared {
-        config,
-        users: RefCell::new(users),
-        anonymous_jail: Some(Rc::new(jail)),
-    });
+    let shared = Rc::new(Shared::new(config, users, Some(Rc::new(jail))));
+    // A fixed wall clock (2023-11-14, for MDTM, MLSD and listing dates): inputs replay the same.
+    shared.set_wall_clock(UNIX_EPOCH + Duration::from_secs(1_700_000_000));
     let now = Instant::now();
     let session = Session::new(shared, 1, scene.peer, scene.local, now);
     let mut driver = Driver {
