@@ -25,8 +25,6 @@
 
 use sha_crypt::{Params, PasswordHasher, PasswordVerifier, ShaCrypt};
 use std::fmt;
-use std::fs::File;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 /// What a successful login grants.
@@ -47,20 +45,16 @@ pub struct Users {
 /// One line of the users file, as login needs it.
 #[derive(Clone)]
 struct Entry {
-    name: Box<str>,
+    account: Account,
     /// A SHA-crypt string already checked by `check_hash`.
     hash: Box<str>,
-    home: PathBuf,
-    writable: bool,
 }
 
 // Hand-written so that `{:?}` of the users (in a debug log, say) never prints password hashes.
 impl fmt::Debug for Entry {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Entry")
-            .field("name", &self.name)
-            .field("home", &self.home)
-            .field("writable", &self.writable)
+            .field("account", &self.account)
             .finish_non_exhaustive()
     }
 }
@@ -113,18 +107,18 @@ impl Users {
     /// hash is checked) and gets the same `None`.
     pub fn verify(&self, name: &[u8], password: &[u8]) -> Option<Account> {
         let verifier = ShaCrypt::default(); // the algorithm and rounds come from each hash
-        let Some(entry) = self.entries.iter().find(|e| e.name.as_bytes() == name) else {
+        let Some(entry) = self
+            .entries
+            .iter()
+            .find(|e| e.account.name.as_bytes() == name)
+        else {
             // SECURITY: same work as a wrong password, so timing does not reveal valid names.
             // black_box keeps the otherwise unused result from being optimised away.
             std::hint::black_box(verifier.verify_password(password, DUMMY_HASH).is_ok());
             return None;
         };
         let ok = verifier.verify_password(password, &*entry.hash).is_ok();
-        ok.then(|| Account {
-            name: entry.name.to_string(),
-            home: entry.home.clone(),
-            writable: entry.writable,
-        })
+        ok.then(|| entry.account.clone())
     }
 
     pub fn len(&self) -> usize {
@@ -137,9 +131,13 @@ impl Users {
 
     /// Each user's name, home and whether they may write: for the start-up checks.
     pub fn homes(&self) -> impl Iterator<Item = (&str, &std::path::Path, bool)> {
-        self.entries
-            .iter()
-            .map(|e| (&*e.name, e.home.as_path(), e.writable))
+        self.entries.iter().map(|e| {
+            (
+                &*e.account.name,
+                e.account.home.as_path(),
+                e.account.writable,
+            )
+        })
     }
 }
 
@@ -155,7 +153,7 @@ fn parse_line(line: &str, earlier: &[Entry]) -> Result<Entry, String> {
     if is_anonymous_name(name.as_bytes()) {
         return Err(format!("name \"{name}\" is reserved for anonymous login"));
     }
-    if earlier.iter().any(|e| &*e.name == name) {
+    if earlier.iter().any(|e| e.account.name == name) {
         return Err(format!("duplicate user \"{name}\""));
     }
     check_hash(hash)?;
@@ -176,10 +174,12 @@ fn parse_line(line: &str, earlier: &[Entry]) -> Result<Entry, String> {
         return Err(format!("home {} is not a directory", home.display()));
     }
     Ok(Entry {
-        name: name.into(),
+        account: Account {
+            name: name.into(),
+            home,
+            writable,
+        },
         hash: hash.into(),
-        home,
-        writable,
     })
 }
 
@@ -242,12 +242,9 @@ pub fn is_anonymous_name(name: &[u8]) -> bool {
 
 /// A SHA-512-crypt (`$6$`) hash of `password` with a fresh random salt, as `openssl passwd -6` prints.
 pub fn hash_password(password: &[u8]) -> Result<String, String> {
-    // /dev/urandom rather than getrandom(2): no unsafe outside sys.rs, and it never blocks; this
-    // runs from the command line (`--hash-password`), where /dev is always present.
+    // getrandom(2) through the system layer: never blocks, needs no /dev.
     let mut salt = [0u8; SALT_BYTES];
-    File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut salt))
-        .map_err(|e| format!("/dev/urandom: {e}"))?;
+    crate::sys::fill_random(&mut salt).map_err(|e| format!("getrandom: {e}"))?;
     // sha-crypt encodes the salt bytes in the crypt alphabet and uses that text as the salt.
     let hash = ShaCrypt::SHA512
         .hash_password_with_salt(password, &salt)

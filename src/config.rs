@@ -11,12 +11,20 @@ pub const MAX_LINE_BYTES: usize = 4096;
 pub const CONTROL_READ_BYTES: usize = 4096;
 /// Pending reply bytes past which the server stops reading a client that does not read replies.
 pub const MAX_OUTPUT_BACKLOG_BYTES: usize = 64 * 1024;
+/// Reads of one control connection per turn of the loop: a flood of commands is served fairly.
+pub const CONTROL_READS_PER_TURN: usize = 4;
+/// Readiness events taken from the kernel per poll.
+pub const EVENTS_CAPACITY: usize = 1024;
 /// Bytes one transfer may move per turn of the loop before yielding to other sessions.
 pub const TURN_BYTES: usize = 4 * 1024 * 1024;
 /// Largest single sendfile(2) call.
 pub const SENDFILE_CHUNK_BYTES: usize = 1024 * 1024;
 /// Buffer of an upload, a converted (TYPE A) download or a listing; exists only during a transfer.
 pub const TRANSFER_BUFFER_BYTES: usize = 128 * 1024;
+/// Listing lines (LIST, NLST, MLSD) formatted per refill: a listing never holds a whole directory.
+pub const LIST_REFILL_BYTES: usize = 16 * 1024;
+/// Bytes of a file read per TYPE A refill of a download: converted, they grow to at most twice this.
+pub const ASCII_READ_BYTES: usize = 8192;
 /// Pipe of a binary upload, which splice(2) fills from the socket and empties into the file (below
 /// the kernel's 1 MiB pipe-max-size, so granted without privileges). Each emptying is one write,
 /// and the page cache sizes its folios to it. STOR of 1 GiB, medians of 10 alternated runs:
@@ -27,6 +35,8 @@ pub const UPLOAD_PIPE_BYTES: usize = 512 * 1024;
 pub const LISTEN_BACKLOG: i32 = 1024;
 /// Entries a STAT with a path lists over the control connection before it says it stopped.
 pub const MAX_STAT_ENTRIES: usize = 2000;
+/// A STAT listing is made as the control connection drains: this much at a time, at most.
+pub const STAT_REFILL_BYTES: usize = 16 * 1024;
 
 /// Delay before the 530 of the first failed login; it doubles with each further failure.
 pub const LOGIN_FAILURE_DELAY_MS: u64 = 500;

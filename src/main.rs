@@ -33,7 +33,10 @@ fn options() -> Options {
     opts.optmulti(
         "l",
         "listen",
-        "IP:PORT or [IPv6]:PORT to listen on; repeatable (default 0.0.0.0:2121)",
+        &format!(
+            "IP:PORT or [IPv6]:PORT to listen on; repeatable (default {})",
+            config::DEFAULT_LISTEN
+        ),
         "ADDR",
     );
     opts.optflag(
@@ -64,29 +67,46 @@ fn options() -> Options {
         "IPv4 address announced in PASV replies (NAT)",
         "IP",
     );
-    opts.optopt("", "max-clients", "sessions at once (default 256)", "N");
+    opts.optopt(
+        "",
+        "max-clients",
+        &format!("sessions at once (default {})", config::DEFAULT_MAX_CLIENTS),
+        "N",
+    );
     opts.optopt(
         "",
         "max-per-ip",
-        "sessions at once from one IP address (default 16)",
+        &format!(
+            "sessions at once from one IP address (default {})",
+            config::DEFAULT_MAX_PER_IP
+        ),
         "N",
     );
     opts.optopt(
         "",
         "idle-timeout",
-        "close a session idle this long (default 300)",
+        &format!(
+            "close a session idle this long (default {})",
+            config::DEFAULT_IDLE_TIMEOUT_SECS
+        ),
         "SECS",
     );
     opts.optopt(
         "",
         "data-timeout",
-        "give up on a stalled or never-opened data connection (default 300)",
+        &format!(
+            "give up on a stalled or never-opened data connection (default {})",
+            config::DEFAULT_DATA_TIMEOUT_SECS
+        ),
         "SECS",
     );
     opts.optopt(
         "",
         "login-timeout",
-        "close a connection that has not logged in this long (default 30)",
+        &format!(
+            "close a connection that has not logged in this long (default {})",
+            config::DEFAULT_LOGIN_TIMEOUT_SECS
+        ),
         "SECS",
     );
     opts.optopt(

@@ -13,12 +13,10 @@ use mio::{Interest, Token};
 
 use super::stream::Stream;
 use super::{is_out_of_resources, Conn, Server};
-use crate::config::{ACCEPT_PAUSE_MS, CONTROL_READ_BYTES};
+use crate::config::{ACCEPT_PAUSE_MS, CONTROL_READS_PER_TURN, CONTROL_READ_BYTES};
+use crate::reply;
 use crate::session::{Action, Session};
 use crate::sys;
-
-/// Reads of one control connection per turn: a flood of commands is served fairly.
-const CONTROL_READS_PER_TURN: usize = 4;
 
 pub(super) struct Control {
     pub(super) stream: Stream,
@@ -85,16 +83,16 @@ impl Server {
         let ip = peer.ip().to_canonical();
         let config = &self.shared.config;
         let refusal = if self.sessions >= config.max_clients {
-            Some("421 Too many users, try again later.\r\n")
+            Some("Too many users, try again later.")
         } else if self.sessions_per_ip.get(&ip).copied().unwrap_or(0) >= config.max_per_ip {
-            Some("421 Too many connections from your address.\r\n")
+            Some("Too many connections from your address.")
         } else {
             None
         };
         if let Some(text) = refusal {
-            info!("refused {peer}: {}", text.trim_end());
+            info!("refused {peer}: 421 {text}");
             // Best effort on a fresh socket: its send buffer is empty, so this does not block.
-            let _ = stream.write(text.as_bytes());
+            let _ = stream.write(&reply::render(reply::SERVICE_NOT_AVAILABLE, text));
             return;
         }
         let local = match stream.local_addr() {
@@ -230,6 +228,9 @@ impl Server {
     }
 
     fn run_actions(&mut self, key: usize, now: Instant) {
+        while let Some(record) = self.with_session(key, Session::poll_record).flatten() {
+            info!("{record}");
+        }
         while let Some(action) = self.with_session(key, Session::poll_action).flatten() {
             match action {
                 Action::OpenPassive => {

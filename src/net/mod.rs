@@ -36,7 +36,8 @@ use mio::{Events, Interest, Poll, Token};
 use slab::Slab;
 
 use crate::auth::Users;
-use crate::config::{SHUTDOWN_FLUSH_MS, SHUTDOWN_GRACE_MS};
+use crate::config::{EVENTS_CAPACITY, SHUTDOWN_FLUSH_MS, SHUTDOWN_GRACE_MS};
+use crate::reply;
 use crate::session::{Session, Shared};
 use crate::sys;
 
@@ -46,7 +47,6 @@ use timer::Timers;
 
 /// The signal pipe's token: never a slab key.
 const SIGNAL: Token = Token(usize::MAX);
-const EVENTS_CAPACITY: usize = 1024;
 
 enum Conn {
     Listener(TcpListener),
@@ -237,9 +237,10 @@ impl Server {
         error!("[#{key}] internal error ({why}): closing this session");
         if let Some(control) = self.control(key) {
             control.poisoned = true;
+            let text = "Internal error, closing control connection.";
             let _ = control
                 .stream
-                .write(b"421 Internal error, closing control connection.\r\n");
+                .write(&reply::render(reply::SERVICE_NOT_AVAILABLE, text));
             self.timers.set(key, None);
             self.to_close.push(key);
         }
@@ -253,16 +254,17 @@ impl Server {
                 self.service(key, now);
                 continue;
             }
-            let stuck = self.with_session(key, |session| {
+            let Some(next) = self.with_session(key, |session| {
                 session.handle_timeout(now);
-                session.poll_timeout().is_some_and(|next| next <= now)
-            });
-            match stuck {
-                // Defence in depth: a deadline still due after its handling would fire again
-                // at once, forever (issue 8's CPU spin). Close that session instead.
-                Some(true) => self.abort_session(key, "a deadline did not move"),
-                Some(false) => self.service_control(key, now),
-                None => {}
+                session.poll_timeout()
+            }) else {
+                continue;
+            };
+            // Defence in depth: a deadline still due after its handling would fire again at
+            // once, forever (issue 8's CPU spin). Close that session instead.
+            match self.timers.rearm(key, next, now) {
+                Ok(()) => self.service_control(key, now),
+                Err(_) => self.abort_session(key, "a deadline did not move"),
             }
         }
     }
@@ -352,7 +354,10 @@ impl Server {
         for (_, conn) in self.conns.iter_mut() {
             if let Conn::Control(control) = conn {
                 if !control.finished {
-                    let _ = control.stream.write(b"421 Server shutting down.\r\n");
+                    let text = "Server shutting down.";
+                    let _ = control
+                        .stream
+                        .write(&reply::render(reply::SERVICE_NOT_AVAILABLE, text));
                 }
             }
         }

@@ -7,6 +7,10 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::time::Instant;
 
+/// A deadline that handling it did not move.
+#[derive(Debug, PartialEq, Eq)]
+pub struct StuckDeadline;
+
 #[derive(Default)]
 pub struct Timers {
     heap: BinaryHeap<Reverse<(Instant, usize)>>,
@@ -25,6 +29,27 @@ impl Timers {
             }
             None => {
                 self.current.remove(&key);
+            }
+        }
+    }
+
+    /// Sets `key`'s next deadline after its last one was handled at `now`. One that is not
+    /// later than `now` would fire again at once, forever (issue 8's CPU spin): it is refused,
+    /// the connection is left with no deadline, and the caller closes it.
+    pub fn rearm(
+        &mut self,
+        key: usize,
+        deadline: Option<Instant>,
+        now: Instant,
+    ) -> Result<(), StuckDeadline> {
+        match deadline {
+            Some(deadline) if deadline <= now => {
+                self.set(key, None);
+                Err(StuckDeadline)
+            }
+            deadline => {
+                self.set(key, deadline);
+                Ok(())
             }
         }
     }
@@ -80,6 +105,24 @@ mod tests {
         assert_eq!(timers.next(), Some(at(9)));
         assert_eq!(timers.pop_due(at(9)), Some(2));
         assert_eq!(timers.next(), None);
+    }
+
+    #[test]
+    fn a_deadline_that_handling_did_not_move_is_refused_and_cleared() {
+        let t0 = Instant::now();
+        let mut timers = Timers::default();
+        timers.set(4, Some(t0));
+        assert_eq!(timers.pop_due(t0), Some(4));
+        assert_eq!(timers.rearm(4, Some(t0), t0), Err(StuckDeadline));
+        assert_eq!(
+            timers.pop_due(t0),
+            None,
+            "the stuck deadline must not fire again"
+        );
+        assert_eq!(timers.rearm(4, None, t0), Ok(()));
+        let later = t0 + Duration::from_millis(1);
+        assert_eq!(timers.rearm(4, Some(later), t0), Ok(()));
+        assert_eq!(timers.next(), Some(later));
     }
 
     #[test]

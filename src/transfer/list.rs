@@ -5,6 +5,7 @@ use std::io;
 use std::rc::Rc;
 
 use super::{child_path, DataStream, Drained, Staged, Step, TransferError};
+use crate::config::LIST_REFILL_BYTES;
 use crate::fs::{DirStream, FileKind, Jail, Stat};
 use crate::listing::{self, Facts};
 
@@ -43,9 +44,6 @@ pub struct ListSender {
     now: i64,
     pub(super) out: Staged,
 }
-
-/// Entries formatted per refill: a few KiB, so a listing never holds a whole directory.
-const LIST_REFILL_BYTES: usize = 16 * 1024;
 
 impl ListSender {
     pub fn new(

@@ -11,10 +11,12 @@
 //! The budget: one `pump` call moves at most `budget` bytes over the connection (each syscall
 //! is asked for no more than what is left), so a turn of the loop is bounded exactly.
 //!
-//! Files: `send.rs` (RETR), `receive.rs` (STOR, APPE, STOU), `list.rs` (LIST, NLST, MLSD).
+//! Files: `send.rs` (RETR), `receive.rs` (STOR, APPE, STOU), `list.rs` (LIST, NLST, MLSD),
+//! `record.rs` (what a finished transfer leaves behind for the logs).
 
 mod list;
 mod receive;
+pub mod record;
 mod send;
 #[cfg(test)]
 mod testing;
@@ -25,6 +27,7 @@ use std::os::fd::BorrowedFd;
 
 pub use list::{ListFormat, ListSender, ListSource};
 pub use receive::FileReceiver;
+pub use record::{Direction, TransferRecord};
 pub use send::FileSender;
 
 /// What a pump needs of a data connection.
@@ -96,7 +99,15 @@ impl Job {
     }
 
     pub fn is_upload(&self) -> bool {
-        matches!(self, Job::Receive(_))
+        self.direction() == Direction::Upload
+    }
+
+    pub fn direction(&self) -> Direction {
+        match self {
+            Job::Send(_) => Direction::Download,
+            Job::Receive(_) => Direction::Upload,
+            Job::List(_) => Direction::Listing,
+        }
     }
 }
 

@@ -6,7 +6,7 @@ use std::fs::File;
 use std::io;
 
 use super::{read_at, DataStream, Drained, Staged, Step, TransferError};
-use crate::config::{SENDFILE_CHUNK_BYTES, TRANSFER_BUFFER_BYTES};
+use crate::config::{ASCII_READ_BYTES, SENDFILE_CHUNK_BYTES, TRANSFER_BUFFER_BYTES};
 
 pub struct FileSender {
     file: File,
@@ -40,9 +40,6 @@ impl CopyOut {
         }
     }
 }
-
-/// Bytes of the file read per TYPE A refill: converted, they grow to at most twice this.
-const ASCII_READ_BYTES: usize = 8192;
 
 impl FileSender {
     pub fn new(file: File, offset: u64, ascii: bool) -> FileSender {

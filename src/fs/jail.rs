@@ -1,11 +1,8 @@
-//! The jail: virtual paths and every file system operation of a session, resolved beneath the
-//! session's root directory descriptor so that no `..`, absolute path or symlink leaves it.
-//! Uses openat2(RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS) (Linux 5.6+), falling back to a walk
-//! component by component with O_NOFOLLOW where openat2 is missing (ENOSYS). No sockets here.
-//!
-//! Two kinds of path meet here. A *virtual path* is what the session shows: absolute, `/`-separated,
-//! normalized (`/`, `/pub/a.txt`). A *jail path* is a virtual path without its leading `/`
-//! (`""` for the root itself), the form every `Jail` method takes.
+//! `Jail`: a session's root directory descriptor and every operation on a jail path beneath it.
+//! Owns the one door (`open_beneath`: openat2 with RESOLVE_BENEATH, or the walk of `walk.rs`)
+//! and the rule that operations on a last component resolve its parent and then act on a single
+//! name. Must not open anything by a path string from the process's point of view, and must not
+//! call libc itself: the system calls are `crate::sys::fs`.
 //!
 //! How confinement works (read this before changing anything below):
 //! - Every path is resolved relative to the root descriptor, never by string: `open_beneath` is
@@ -35,237 +32,28 @@
 use std::ffi::{CStr, CString};
 use std::fs::File;
 use std::io::{self, Seek, SeekFrom};
-use std::mem::{self, MaybeUninit};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use libc::c_int;
 
-/// Symlinks one resolution may follow; the kernel's MAXSYMLINKS, applied by the fallback walk too.
-const MAX_SYMLINKS: u32 = 40;
-/// Longest path (and symlink target) accepted, the terminating NUL included (PATH_MAX).
+use super::walk::walk_beneath;
+use super::{cstring, stat_from, DirStream, Stat, WriteMode, DIR_PATH_FLAGS};
+use crate::sys::fs as sys;
+use crate::sys::{errno, is_errno};
+
+/// Longest path accepted, the terminating NUL included (PATH_MAX).
 const PATH_MAX_BYTES: usize = libc::PATH_MAX as usize;
-/// The getdents64 buffer of one open listing: room for at least seven maximal entries.
-const DIR_BUF_BYTES: usize = 2048;
 /// How often openat2 is retried when the kernel reports a concurrent rename (EAGAIN).
 const OPENAT2_RETRIES: u32 = 8;
 /// Permission bits of a new file and a new directory (before the umask).
 const NEW_FILE_MODE: libc::mode_t = 0o644;
 const NEW_DIR_MODE: libc::mode_t = 0o755;
-/// Flags for a directory that is only resolved through, never read.
-const DIR_PATH_FLAGS: c_int = libc::O_PATH | libc::O_DIRECTORY;
 
 /// Set once openat2 answered ENOSYS: from then on every jail walks (the kernel will not change).
 static OPENAT2_MISSING: AtomicBool = AtomicBool::new(false);
-
-/// Joins `arg` (absolute, or relative to `cwd`) onto the virtual directory `cwd` and normalizes:
-/// `.` and empty components vanish, `..` removes one component and stops at the root.
-/// The result is absolute and has no trailing `/` except for the root itself.
-pub fn resolve(cwd: &[u8], arg: &[u8]) -> Vec<u8> {
-    let base: &[u8] = if arg.starts_with(b"/") { b"" } else { cwd };
-    let mut parts: Vec<&[u8]> = Vec::new();
-    for part in base.split(|&b| b == b'/').chain(arg.split(|&b| b == b'/')) {
-        match part {
-            b"" | b"." => {}
-            // SECURITY: `..` at the root stays at the root, as in RFC 959's view of a file system.
-            b".." => {
-                parts.pop();
-            }
-            _ => parts.push(part),
-        }
-    }
-    if parts.is_empty() {
-        return b"/".to_vec();
-    }
-    let mut out = Vec::with_capacity(parts.iter().map(|p| p.len() + 1).sum());
-    for part in parts {
-        out.push(b'/');
-        out.extend_from_slice(part);
-    }
-    out
-}
-
-/// The jail path of a virtual path from `resolve`: without the leading `/`.
-pub fn jail_path(virtual_path: &[u8]) -> &[u8] {
-    virtual_path.strip_prefix(b"/").unwrap_or(virtual_path)
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FileKind {
-    File,
-    Dir,
-    Symlink,
-    Other,
-}
-
-/// What LIST, MLSD, SIZE and MDTM need of an inode.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Stat {
-    pub kind: FileKind,
-    /// Permission bits, 0o7777 at most.
-    pub mode: u32,
-    pub nlink: u64,
-    pub uid: u32,
-    pub gid: u32,
-    pub size: u64,
-    /// Modification time, seconds since the Unix epoch (UTC).
-    pub mtime: i64,
-}
-
-/// How an upload opens its file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum WriteMode {
-    /// STOR: create or truncate.
-    Truncate,
-    /// APPE: create or append.
-    Append,
-    /// STOU: create; fail with EEXIST if the name is taken.
-    CreateNew,
-    /// STOR after REST n: create or open without truncating, positioned at n; the file is
-    /// truncated to n first so that no stale tail survives a resumed upload.
-    Resume(u64),
-}
-
-/// A directory's entries, read as the data socket drains (never the whole directory at once).
-///
-/// Holds the directory's own descriptor (closed on drop) and a small getdents64 buffer; it never
-/// holds the jail's root.
-pub struct DirStream {
-    dir: OwnedFd,
-    buf: Box<[u8]>,
-    /// Next unread byte of `buf`, and the end of what the last getdents64 returned.
-    pos: usize,
-    len: usize,
-    /// End of directory reached, or an error reported: `next` answers None from now on.
-    done: bool,
-}
-
-/// One directory entry; `stat` does not follow symlinks, `link_target` is set for symlinks.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DirEntry {
-    pub name: Vec<u8>,
-    pub stat: Stat,
-    pub link_target: Option<Vec<u8>>,
-}
-
-impl Iterator for DirStream {
-    type Item = io::Result<DirEntry>;
-
-    /// The next entry, skipping `.` and `..`.
-    fn next(&mut self) -> Option<io::Result<DirEntry>> {
-        loop {
-            let name = match self.next_name() {
-                Ok(Some(name)) => name,
-                Ok(None) => return None,
-                Err(e) => {
-                    self.done = true;
-                    return Some(Err(e));
-                }
-            };
-            if name == b"." || name == b".." {
-                continue;
-            }
-            match self.entry(name) {
-                Ok(Some(entry)) => return Some(Ok(entry)),
-                Ok(None) => continue,
-                Err(e) => return Some(Err(e)),
-            }
-        }
-    }
-}
-
-impl std::fmt::Debug for DirStream {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DirStream")
-            .field("dir", &self.dir)
-            .field("done", &self.done)
-            .finish_non_exhaustive()
-    }
-}
-
-/// Offsets in a `struct linux_dirent64`: d_ino u64, d_off i64, d_reclen u16, d_type u8, d_name.
-const DIRENT_RECLEN_AT: usize = 16;
-const DIRENT_NAME_AT: usize = 19;
-
-impl DirStream {
-    fn new(dir: OwnedFd) -> DirStream {
-        DirStream {
-            dir,
-            buf: vec![0; DIR_BUF_BYTES].into_boxed_slice(),
-            pos: 0,
-            len: 0,
-            done: false,
-        }
-    }
-
-    /// The next raw name from the directory, refilling the buffer when it is used up.
-    fn next_name(&mut self) -> io::Result<Option<Vec<u8>>> {
-        if self.pos >= self.len {
-            if self.done {
-                return Ok(None);
-            }
-            self.pos = 0;
-            self.len = getdents64(self.dir.as_fd(), &mut self.buf)?;
-            if self.len == 0 {
-                self.done = true;
-                return Ok(None);
-            }
-        }
-        let record = self
-            .buf
-            .get(self.pos..self.len)
-            .ok_or_else(|| errno(libc::EIO))?;
-        let (reclen, name) = parse_dirent(record)?;
-        let name = name.to_vec();
-        self.pos += reclen;
-        Ok(Some(name))
-    }
-
-    /// Stats `name` without following it; None if it vanished since getdents64 listed it.
-    fn entry(&self, name: Vec<u8>) -> io::Result<Option<DirEntry>> {
-        let cname = cstring(&name)?;
-        let st = match fstatat(self.dir.as_fd(), &cname, libc::AT_SYMLINK_NOFOLLOW) {
-            Ok(st) => st,
-            Err(e) if is_errno(&e, libc::ENOENT) => return Ok(None),
-            Err(e) => return Err(e),
-        };
-        let stat = stat_from(&st);
-        let link_target = if stat.kind == FileKind::Symlink {
-            match readlinkat(self.dir.as_fd(), &cname) {
-                Ok(target) => Some(target),
-                // Removed, or replaced by something that is no symlink: not the entry we saw.
-                Err(e) if is_errno(&e, libc::ENOENT) || is_errno(&e, libc::EINVAL) => {
-                    return Ok(None)
-                }
-                Err(e) => return Err(e),
-            }
-        } else {
-            None
-        };
-        Ok(Some(DirEntry {
-            name,
-            stat,
-            link_target,
-        }))
-    }
-}
-
-/// Splits one getdents64 record off the front of `record`: its length and its name.
-fn parse_dirent(record: &[u8]) -> io::Result<(usize, &[u8])> {
-    let corrupt = || errno(libc::EIO);
-    let reclen_bytes = record
-        .get(DIRENT_RECLEN_AT..DIRENT_RECLEN_AT + 2)
-        .ok_or_else(corrupt)?;
-    let reclen = usize::from(u16::from_ne_bytes([reclen_bytes[0], reclen_bytes[1]]));
-    let name_field = record.get(DIRENT_NAME_AT..reclen).ok_or_else(corrupt)?;
-    let end = name_field
-        .iter()
-        .position(|&b| b == 0)
-        .ok_or_else(corrupt)?;
-    Ok((reclen, &name_field[..end]))
-}
 
 /// A session's root: an O_PATH descriptor of its directory. Every method takes a jail path.
 #[derive(Debug)]
@@ -279,15 +67,8 @@ impl Jail {
     /// Opens `root` (must be a directory).
     pub fn open(root: &Path) -> io::Result<Jail> {
         let path = cstring(root.as_os_str().as_bytes())?;
-        // SAFETY: `path` is NUL-terminated and outlives the call.
-        let fd = unsafe {
-            libc::open(
-                path.as_ptr(),
-                libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
-            )
-        };
         let jail = Jail {
-            root: owned_fd(fd)?,
+            root: sys::open(&path, DIR_PATH_FLAGS)?,
             force_fallback: false,
         };
         jail.probe_openat2();
@@ -338,13 +119,13 @@ impl Jail {
     /// Follows symlinks (inside the jail).
     pub fn stat(&self, path: &[u8]) -> io::Result<Stat> {
         let fd = self.open_beneath(path, libc::O_PATH, 0)?;
-        Ok(stat_from(&fstat(fd.as_fd())?))
+        Ok(stat_from(&sys::fstat(fd.as_fd())?))
     }
 
     /// Does not follow a symlink in the last component.
     pub fn lstat(&self, path: &[u8]) -> io::Result<Stat> {
         let (dir, name) = self.parent_and_name(path)?;
-        Ok(stat_from(&fstatat(
+        Ok(stat_from(&sys::fstatat(
             dir.as_fd(),
             &name,
             libc::AT_SYMLINK_NOFOLLOW,
@@ -353,7 +134,7 @@ impl Jail {
 
     pub fn read_link(&self, path: &[u8]) -> io::Result<Vec<u8>> {
         let (dir, name) = self.parent_and_name(path)?;
-        readlinkat(dir.as_fd(), &name)
+        sys::readlinkat(dir.as_fd(), &name)
     }
 
     pub fn read_dir(&self, path: &[u8]) -> io::Result<DirStream> {
@@ -364,19 +145,18 @@ impl Jail {
     /// mkdir with mode 0o755 (before umask).
     pub fn create_dir(&self, path: &[u8]) -> io::Result<()> {
         let (dir, name) = self.parent_and_name(path)?;
-        // SAFETY: `name` is NUL-terminated; `dir` is an open descriptor.
-        cvt(unsafe { libc::mkdirat(dir.as_raw_fd(), name.as_ptr(), NEW_DIR_MODE) })
+        sys::mkdirat(dir.as_fd(), &name, NEW_DIR_MODE)
     }
 
     pub fn remove_dir(&self, path: &[u8]) -> io::Result<()> {
         let (dir, name) = self.parent_and_name(path)?;
-        unlinkat(dir.as_fd(), &name, libc::AT_REMOVEDIR)
+        sys::unlinkat(dir.as_fd(), &name, libc::AT_REMOVEDIR)
     }
 
     /// Removes a file or a symlink (never what the symlink points to).
     pub fn remove_file(&self, path: &[u8]) -> io::Result<()> {
         let (dir, name) = self.parent_and_name(path)?;
-        unlinkat(dir.as_fd(), &name, 0)
+        sys::unlinkat(dir.as_fd(), &name, 0)
     }
 
     pub fn rename(&self, from: &[u8], to: &[u8]) -> io::Result<()> {
@@ -384,15 +164,7 @@ impl Jail {
         let (to_dir, to_name) = self.parent_and_name(to)?;
         // SECURITY: both parents are resolved beneath the root and renameat never follows a
         // symlink in either final name, so nothing moves out of or into the jail.
-        // SAFETY: both names are NUL-terminated; both descriptors are open.
-        cvt(unsafe {
-            libc::renameat(
-                from_dir.as_raw_fd(),
-                from_name.as_ptr(),
-                to_dir.as_raw_fd(),
-                to_name.as_ptr(),
-            )
-        })
+        sys::renameat(from_dir.as_fd(), &from_name, to_dir.as_fd(), &to_name)
     }
 
     /// Sets the modification time (seconds since the epoch, UTC); access time unchanged.
@@ -407,15 +179,7 @@ impl Jail {
             libc::timespec { tv_sec, tv_nsec: 0 },
         ];
         // SECURITY: AT_SYMLINK_NOFOLLOW: a symlink gets its own time; its target is never touched.
-        // SAFETY: `name` is NUL-terminated and `times` holds the two timespecs utimensat reads.
-        cvt(unsafe {
-            libc::utimensat(
-                dir.as_raw_fd(),
-                name.as_ptr(),
-                times.as_ptr(),
-                libc::AT_SYMLINK_NOFOLLOW,
-            )
-        })
+        sys::utimensat(dir.as_fd(), &name, &times, libc::AT_SYMLINK_NOFOLLOW)
     }
 
     /// chmod to `mode & 0o7777`.
@@ -425,22 +189,21 @@ impl Jail {
         // is never used. The name is opened without following (O_PATH, to look before opening
         // anything for real), then reopened O_NOFOLLOW and changed through its descriptor; the
         // inode check catches a swap between the two opens.
-        let probe = openat(dir.as_fd(), &name, libc::O_PATH | libc::O_NOFOLLOW, 0)?;
-        let probed = fstat(probe.as_fd())?;
+        let probe = sys::openat(dir.as_fd(), &name, libc::O_PATH | libc::O_NOFOLLOW, 0)?;
+        let probed = sys::fstat(probe.as_fd())?;
         let extra = match probed.st_mode & libc::S_IFMT {
             libc::S_IFREG => 0,
             libc::S_IFDIR => libc::O_DIRECTORY,
             _ => return Err(errno(libc::EPERM)),
         };
         let flags = libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY | extra;
-        let fd = openat(dir.as_fd(), &name, flags, 0)?;
-        let opened = fstat(fd.as_fd())?;
+        let fd = sys::openat(dir.as_fd(), &name, flags, 0)?;
+        let opened = sys::fstat(fd.as_fd())?;
         if (opened.st_dev, opened.st_ino) != (probed.st_dev, probed.st_ino) {
             return Err(errno(libc::EAGAIN));
         }
         let mode = (mode & 0o7777) as libc::mode_t;
-        // SAFETY: `fd` is an open descriptor.
-        cvt(unsafe { libc::fchmod(fd.as_raw_fd(), mode) })
+        sys::fchmod(fd.as_fd(), mode)
     }
 
     /// Opens `path` beneath the root, following symlinks that stay inside, with `flags`
@@ -499,30 +262,11 @@ fn openat2_beneath(
     flags: c_int,
     mode: libc::mode_t,
 ) -> io::Result<OwnedFd> {
-    // SAFETY: open_how is plain integers; all zero is a valid value (and what unknown fields
-    // of a newer struct must be).
-    let mut how: libc::open_how = unsafe { mem::zeroed() };
-    how.flags = u64::try_from(flags).map_err(|_| errno(libc::EINVAL))?;
-    how.mode = if flags & libc::O_CREAT != 0 {
-        u64::from(mode)
-    } else {
-        0
-    };
     // SECURITY: the kernel resolves `path` beneath `dir`: absolute paths, absolute symlinks and
     // `..` above `dir` fail with EXDEV; /proc magic links are refused.
-    how.resolve = libc::RESOLVE_BENEATH | libc::RESOLVE_NO_MAGICLINKS;
+    let resolve = libc::RESOLVE_BENEATH | libc::RESOLVE_NO_MAGICLINKS;
     for _ in 0..OPENAT2_RETRIES {
-        // SAFETY: `path` is NUL-terminated, `how` lives across the call and its size is passed.
-        let fd = unsafe {
-            libc::syscall(
-                libc::SYS_openat2,
-                dir.as_raw_fd(),
-                path.as_ptr(),
-                &how as *const libc::open_how,
-                mem::size_of::<libc::open_how>(),
-            )
-        };
-        match owned_fd(c_int::try_from(fd).unwrap_or(-1)) {
+        match sys::openat2(dir, path, flags, mode, resolve) {
             Err(e) if is_errno(&e, libc::EAGAIN) => continue,
             result => return result,
         }
@@ -530,255 +274,23 @@ fn openat2_beneath(
     Err(errno(libc::EAGAIN))
 }
 
-/// The fallback for kernels without openat2: opens `path` beneath `root` one component at a
-/// time, giving the answers openat2 with RESOLVE_BENEATH would give.
-fn walk_beneath(
-    root: BorrowedFd,
-    path: &[u8],
-    flags: c_int,
-    mode: libc::mode_t,
-) -> io::Result<OwnedFd> {
-    // SECURITY: nothing absolute, ever (RESOLVE_BENEATH answers EXDEV too).
-    if path.starts_with(b"/") {
-        return Err(errno(libc::EXDEV));
-    }
-    // A trailing `/` asks for a directory, as it does of the kernel.
-    let flags = if path.ends_with(b"/") && flags & libc::O_CREAT == 0 {
-        flags | libc::O_DIRECTORY
-    } else {
-        flags
-    };
-    // O_CREAT|O_EXCL never follows a final symlink: the name is taken (EEXIST).
-    let follow_last = flags & (libc::O_CREAT | libc::O_EXCL) != libc::O_CREAT | libc::O_EXCL;
-    let mut pending = Vec::new();
-    push_components(&mut pending, path);
-    // The real (symlink-free) directories between the root and `dir`, for `..`.
-    let mut walked: Vec<Vec<u8>> = Vec::new();
-    let mut dir = reopen_dir(root, &walked)?;
-    let mut links = 0;
-    while let Some(part) = pending.pop() {
-        if part == b".." {
-            // SECURITY: `..` is applied to the walked names, never looked up: at the root it is
-            // an escape (EXDEV), elsewhere the directory is walked to again from the root.
-            if walked.pop().is_none() {
-                return Err(errno(libc::EXDEV));
-            }
-            dir = reopen_dir(root, &walked)?;
-            continue;
-        }
-        let name = cstring(&part)?;
-        let last = pending.is_empty();
-        if last && !follow_last {
-            return openat(dir.as_fd(), &name, flags | libc::O_NOFOLLOW, mode);
-        }
-        let probe = match openat(dir.as_fd(), &name, libc::O_PATH | libc::O_NOFOLLOW, 0) {
-            Ok(fd) => fd,
-            Err(e) if last && flags & libc::O_CREAT != 0 && is_errno(&e, libc::ENOENT) => {
-                return openat(dir.as_fd(), &name, flags | libc::O_NOFOLLOW, mode);
-            }
-            Err(e) => return Err(e),
-        };
-        let kind = fstat(probe.as_fd())?.st_mode & libc::S_IFMT;
-        if kind == libc::S_IFLNK {
-            links += 1;
-            if links > MAX_SYMLINKS {
-                return Err(errno(libc::ELOOP));
-            }
-            push_components(&mut pending, &link_target(probe.as_fd())?);
-            continue;
-        }
-        if last {
-            // SECURITY: O_NOFOLLOW: if the name became a symlink since the probe, this fails.
-            return openat(dir.as_fd(), &name, flags | libc::O_NOFOLLOW, mode);
-        }
-        if kind != libc::S_IFDIR {
-            return Err(errno(libc::ENOTDIR));
-        }
-        walked.push(part);
-        dir = probe;
-    }
-    // The walk ended on a directory it had already reached ("", "a/..", a link to ".").
-    openat(dir.as_fd(), c".", flags, mode)
-}
-
-/// The target of the symlink `link` (an O_PATH|O_NOFOLLOW descriptor of it), to be resolved
-/// from the directory holding the link.
-fn link_target(link: BorrowedFd) -> io::Result<Vec<u8>> {
-    let target = readlinkat(link, c"")?;
-    // SECURITY: an absolute target is an escape; a relative one is resolved by the walk from the
-    // link's directory, so its `..` are clamped like the path's own.
-    if target.starts_with(b"/") {
-        return Err(errno(libc::EXDEV));
-    }
-    if target.is_empty() {
-        return Err(errno(libc::ENOENT));
-    }
-    Ok(target)
-}
-
-/// Pushes the components of `path` onto the stack `pending` so that the first one pops first;
-/// empty and `.` components are dropped.
-fn push_components(pending: &mut Vec<Vec<u8>>, path: &[u8]) {
-    let parts = path.split(|&b| b == b'/');
-    pending.extend(
-        parts
-            .filter(|part| !matches!(*part, b"" | b"."))
-            .rev()
-            .map(<[u8]>::to_vec),
-    );
-}
-
-/// Opens the directory reached from `root` by the real directory names `names`, following none.
-fn reopen_dir(root: BorrowedFd, names: &[Vec<u8>]) -> io::Result<OwnedFd> {
-    let mut dir = openat(root, c".", DIR_PATH_FLAGS, 0)?;
-    for name in names {
-        let name = cstring(name)?;
-        dir = openat(dir.as_fd(), &name, DIR_PATH_FLAGS | libc::O_NOFOLLOW, 0)?;
-    }
-    Ok(dir)
-}
-
 /// Checks that `fd` is a regular file (EISDIR for a directory, EACCES for anything else) and
 /// makes it blocking again.
 fn regular_file(fd: OwnedFd) -> io::Result<File> {
-    match fstat(fd.as_fd())?.st_mode & libc::S_IFMT {
+    match sys::fstat(fd.as_fd())?.st_mode & libc::S_IFMT {
         libc::S_IFREG => {}
         libc::S_IFDIR => return Err(errno(libc::EISDIR)),
         _ => return Err(errno(libc::EACCES)),
     }
-    // SAFETY: `fd` is an open descriptor; F_GETFL/F_SETFL take and return plain ints.
-    let status = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) };
-    if status < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: as above.
-    cvt(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, status & !libc::O_NONBLOCK) })?;
+    let status = sys::status_flags(fd.as_fd())?;
+    sys::set_status_flags(fd.as_fd(), status & !libc::O_NONBLOCK)?;
     Ok(File::from(fd))
-}
-
-// The field types differ between targets (nlink_t, off_t, time_t): widen what is narrower.
-#[allow(clippy::unnecessary_cast, clippy::useless_conversion)]
-fn stat_from(st: &libc::stat) -> Stat {
-    let kind = match st.st_mode & libc::S_IFMT {
-        libc::S_IFREG => FileKind::File,
-        libc::S_IFDIR => FileKind::Dir,
-        libc::S_IFLNK => FileKind::Symlink,
-        _ => FileKind::Other,
-    };
-    Stat {
-        kind,
-        mode: st.st_mode & 0o7777,
-        nlink: st.st_nlink as u64,
-        uid: st.st_uid,
-        gid: st.st_gid,
-        size: u64::try_from(st.st_size).unwrap_or(0),
-        mtime: i64::from(st.st_mtime),
-    }
-}
-
-// The thin syscall wrappers: each owns its one unsafe call.
-
-fn openat(dir: BorrowedFd, name: &CStr, flags: c_int, mode: libc::mode_t) -> io::Result<OwnedFd> {
-    // SAFETY: `name` is NUL-terminated; the mode argument is read only with O_CREAT.
-    let fd = unsafe {
-        libc::openat(
-            dir.as_raw_fd(),
-            name.as_ptr(),
-            flags | libc::O_CLOEXEC,
-            libc::c_uint::from(mode),
-        )
-    };
-    owned_fd(fd)
-}
-
-fn fstat(fd: BorrowedFd) -> io::Result<libc::stat> {
-    let mut st = MaybeUninit::<libc::stat>::uninit();
-    // SAFETY: `st` is large enough for a stat; fstat fills it when it returns 0.
-    cvt(unsafe { libc::fstat(fd.as_raw_fd(), st.as_mut_ptr()) })?;
-    // SAFETY: fstat succeeded.
-    Ok(unsafe { st.assume_init() })
-}
-
-fn fstatat(dir: BorrowedFd, name: &CStr, flags: c_int) -> io::Result<libc::stat> {
-    let mut st = MaybeUninit::<libc::stat>::uninit();
-    // SAFETY: `name` is NUL-terminated; `st` is filled when fstatat returns 0.
-    cvt(unsafe { libc::fstatat(dir.as_raw_fd(), name.as_ptr(), st.as_mut_ptr(), flags) })?;
-    // SAFETY: fstatat succeeded.
-    Ok(unsafe { st.assume_init() })
-}
-
-/// The target of the symlink `name` in `dir` (or of `dir` itself, an O_PATH symlink, for "").
-fn readlinkat(dir: BorrowedFd, name: &CStr) -> io::Result<Vec<u8>> {
-    let mut buf = vec![0u8; PATH_MAX_BYTES];
-    // SAFETY: `name` is NUL-terminated; readlinkat writes at most `buf.len()` bytes into `buf`.
-    let len = unsafe {
-        libc::readlinkat(
-            dir.as_raw_fd(),
-            name.as_ptr(),
-            buf.as_mut_ptr().cast(),
-            buf.len(),
-        )
-    };
-    let len = usize::try_from(len).map_err(|_| io::Error::last_os_error())?;
-    if len >= buf.len() {
-        return Err(errno(libc::ENAMETOOLONG));
-    }
-    buf.truncate(len);
-    buf.shrink_to_fit();
-    Ok(buf)
-}
-
-fn unlinkat(dir: BorrowedFd, name: &CStr, flags: c_int) -> io::Result<()> {
-    // SAFETY: `name` is NUL-terminated; `dir` is an open descriptor.
-    cvt(unsafe { libc::unlinkat(dir.as_raw_fd(), name.as_ptr(), flags) })
-}
-
-/// Reads the next batch of directory records into `buf`; 0 at the end of the directory.
-fn getdents64(dir: BorrowedFd, buf: &mut [u8]) -> io::Result<usize> {
-    // SAFETY: the kernel writes at most `buf.len()` bytes into `buf`.
-    let len = unsafe {
-        libc::syscall(
-            libc::SYS_getdents64,
-            dir.as_raw_fd(),
-            buf.as_mut_ptr(),
-            buf.len(),
-        )
-    };
-    usize::try_from(len).map_err(|_| io::Error::last_os_error())
-}
-
-/// Takes ownership of a descriptor a syscall returned, or its errno when it returned -1.
-fn owned_fd(fd: c_int) -> io::Result<OwnedFd> {
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: the syscall just returned this descriptor and nothing else owns it.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
-}
-
-fn cvt(ret: c_int) -> io::Result<()> {
-    if ret < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(())
-    }
-}
-
-fn cstring(bytes: &[u8]) -> io::Result<CString> {
-    CString::new(bytes).map_err(|_| errno(libc::EINVAL))
-}
-
-fn errno(code: c_int) -> io::Error {
-    io::Error::from_raw_os_error(code)
-}
-
-fn is_errno(e: &io::Error, code: c_int) -> bool {
-    e.raw_os_error() == Some(code)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fs::{jail_path, resolve, DirEntry, FileKind};
     use std::fs as stdfs;
     use std::io::{Read, Write};
     use std::os::unix::fs::{symlink, MetadataExt, PermissionsExt};
@@ -894,49 +406,6 @@ mod tests {
     );
 
     #[test]
-    fn resolve_table() {
-        let cases: &[(&str, &str, &str)] = &[
-            ("/", "", "/"),
-            ("/", "a", "/a"),
-            ("/pub", "a.txt", "/pub/a.txt"),
-            // An absolute argument ignores the cwd.
-            ("/pub", "/etc/passwd", "/etc/passwd"),
-            // `..` in every position, stopping at the root.
-            ("/", "..", "/"),
-            ("/", "../..", "/"),
-            ("/a/b", "..", "/a"),
-            ("/a/b", "../..", "/"),
-            ("/a/b", "../../../..", "/"),
-            ("/a", "../../etc/passwd", "/etc/passwd"),
-            ("/a", "x/../y", "/a/y"),
-            ("/a", "x/..", "/a"),
-            ("/a", "x/y/../../..", "/"),
-            ("/", "/../a", "/a"),
-            ("/a/../b", "c", "/b/c"),
-            // Empty components and `.` vanish; trailing `/` goes.
-            ("/", "//a//b//", "/a/b"),
-            ("/a", ".", "/a"),
-            ("/a", "./b/./c/.", "/a/b/c"),
-            ("/a/", "b/", "/a/b"),
-            ("/", "/", "/"),
-            ("/", "//", "/"),
-            // `...` is a name like any other.
-            ("/", "...", "/..."),
-            ("/", "a/.../b", "/a/.../b"),
-            // A cwd that is not absolute is still read from the root.
-            ("a", "b", "/a/b"),
-        ];
-        for (cwd, arg, want) in cases {
-            let got = resolve(cwd.as_bytes(), arg.as_bytes());
-            assert_eq!(got, want.as_bytes(), "resolve({cwd:?}, {arg:?})");
-        }
-        // Not UTF-8 and NUL bytes pass through untouched (the jail rejects NUL later).
-        assert_eq!(resolve(b"/\xff", b"a\0b"), b"/\xff/a\0b");
-        assert_eq!(jail_path(b"/"), b"");
-        assert_eq!(jail_path(b"/pub/a"), b"pub/a");
-    }
-
-    #[test]
     fn open_root_must_be_a_directory() {
         let fx = Fixture::new(false);
         fx.write("f", "x");
@@ -1007,8 +476,7 @@ mod tests {
         assert_eq!(err(fx.upload(b"d", WriteMode::Truncate, "")), libc::EISDIR);
         assert_eq!(err(fx.upload(b"", WriteMode::Append, "")), libc::EISDIR);
         let fifo = CString::new(fx.at("fifo").as_os_str().as_bytes()).unwrap();
-        // SAFETY: a NUL-terminated path.
-        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
+        sys::mkfifo(&fifo, 0o644).unwrap();
         // Neither blocks (no writer, no reader) and neither is accepted.
         assert_eq!(err(fx.read(b"fifo")), libc::EACCES);
         let write_err = err(fx.upload(b"fifo", WriteMode::Truncate, ""));
@@ -1016,11 +484,9 @@ mod tests {
         // The returned file blocks again (O_NONBLOCK was only for opening).
         fx.write("f", "x");
         let file = fx.jail.open_read(b"f").unwrap();
-        // SAFETY: an open descriptor.
-        let status = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_GETFL) };
+        let status = sys::status_flags(file.as_fd()).unwrap();
         assert_eq!(status & libc::O_NONBLOCK, 0);
-        // SAFETY: as above.
-        let fd_flags = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_GETFD) };
+        let fd_flags = sys::descriptor_flags(file.as_fd()).unwrap();
         assert_ne!(fd_flags & libc::FD_CLOEXEC, 0);
     }
 

@@ -1,6 +1,13 @@
-//! Reply codes named by meaning (RFC 959 section 4.2) and their rendering. Replies are
-//! appended to a session's output buffer: `code text\r\n`, or a multi-line reply whose first
-//! line is `code-text` and whose last is `code text` (RFC 959 4.2).
+//! Replies: the codes named by meaning, the one renderer of reply lines, and the one mapping of
+//! file system errors to codes. A reply is `code text\r\n`, or a multi-line reply whose first
+//! line is `code-text` and whose last is `code text`. Every reply the server sends is rendered
+//! here (the session's, and the 421 the loop writes to a connection it refuses or closes), so
+//! the rule that keeps a reply one reply holds everywhere: texts are bytes (file names are
+//! bytes), and a CR or LF in them becomes a space, so a name cannot forge a reply line.
+//!
+//! Must not touch: what to reply (the session decides), sockets, the file system (errors are
+//! handed in). Read RFC 959 section 4.2 (reply format and codes) and 5.4 (which codes each
+//! command may answer), RFC 2389 3.2 (the FEAT reply), RFC 3659 (213, 550 for SIZE/MDTM).
 
 use std::io;
 
@@ -41,27 +48,58 @@ pub const EXCEEDED_STORAGE: u16 = 552;
 pub const BAD_FILE_NAME: u16 = 553;
 
 /// Appends `code text\r\n`.
-pub fn push(out: &mut Vec<u8>, code: u16, text: &str) {
+pub fn push(out: &mut Vec<u8>, code: u16, text: impl AsRef<[u8]>) {
     push_code(out, code, b' ');
-    out.extend_from_slice(text.as_bytes());
+    push_text(out, text.as_ref());
     out.extend_from_slice(b"\r\n");
 }
 
 /// Appends a multi-line reply: `code-first`, then each body line as given (callers indent them
 /// with a space, as RFC 2389 asks of FEAT), then `code last`.
-pub fn push_multi(out: &mut Vec<u8>, code: u16, first: &str, body: &[&str], last: &str) {
-    push_code(out, code, b'-');
-    out.extend_from_slice(first.as_bytes());
-    out.extend_from_slice(b"\r\n");
+pub fn push_multi<B: AsRef<[u8]>>(
+    out: &mut Vec<u8>,
+    code: u16,
+    first: impl AsRef<[u8]>,
+    body: &[B],
+    last: impl AsRef<[u8]>,
+) {
+    push_first(out, code, first);
     for line in body {
-        out.extend_from_slice(line.as_bytes());
-        out.extend_from_slice(b"\r\n");
+        push_line(out, line);
     }
     push(out, code, last);
 }
 
+/// Appends `code-text\r\n`, the first line of a multi-line reply whose body is made piece by
+/// piece (a STAT listing as the connection drains): then `push_line` for each body line and
+/// `push` for the last line.
+pub fn push_first(out: &mut Vec<u8>, code: u16, text: impl AsRef<[u8]>) {
+    push_code(out, code, b'-');
+    push_text(out, text.as_ref());
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Appends one body line of a multi-line reply. A line that would begin with a digit gets a
+/// space in front (RFC 959 4.2: `226 ...` inside a body could be read as the reply's end).
+pub fn push_line(out: &mut Vec<u8>, line: impl AsRef<[u8]>) {
+    let line = line.as_ref();
+    if line.first().is_some_and(u8::is_ascii_digit) {
+        out.push(b' ');
+    }
+    push_text(out, line);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// A whole single-line reply, for a caller that writes it straight to a socket (the loop's 421
+/// to a connection over the limits, or to a session it closes on an internal error).
+pub fn render(code: u16, text: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(text.len() + 6);
+    push(&mut out, code, text);
+    out
+}
+
 /// Appends `code` and the separator: `-` opens a multi-line reply, ` ` ends a reply.
-pub fn push_code(out: &mut Vec<u8>, code: u16, separator: u8) {
+fn push_code(out: &mut Vec<u8>, code: u16, separator: u8) {
     let digits = [
         b'0' + (code / 100 % 10) as u8,
         b'0' + (code / 10 % 10) as u8,
@@ -69,6 +107,14 @@ pub fn push_code(out: &mut Vec<u8>, code: u16, separator: u8) {
     ];
     out.extend_from_slice(&digits);
     out.push(separator);
+}
+
+/// Appends reply text; CR and LF become spaces, so no text can end the reply line early.
+fn push_text(out: &mut Vec<u8>, text: &[u8]) {
+    out.extend(
+        text.iter()
+            .map(|&b| if b == b'\r' || b == b'\n' { b' ' } else { b }),
+    );
 }
 
 /// Appends a path in double quotes for 257 replies, doubling embedded quotes (RFC 959 appendix II).
@@ -132,6 +178,61 @@ mod tests {
             "End",
         );
         assert_eq!(out, b"211-Features:\r\n MDTM\r\n SIZE\r\n211 End\r\n");
+    }
+
+    /// Moved from session.rs with the function it tested (`push_reply_text`, now `push_text`).
+    #[test]
+    fn reply_text_cannot_carry_a_line_break() {
+        let mut out = Vec::new();
+        push_text(&mut out, b"a\r\n226 fake");
+        assert_eq!(out, b"a  226 fake");
+    }
+
+    #[test]
+    fn texts_are_bytes_and_cannot_carry_a_line_break() {
+        let mut out = Vec::new();
+        push(&mut out, FILE_STATUS, b"a\r\n550 forged\xff");
+        assert_eq!(out, b"213 a  550 forged\xff\r\n");
+        let mut out = Vec::new();
+        let body: &[&[u8]] = &[b" x\ny", b"226 looks like an end"];
+        push_multi(&mut out, FILE_STATUS, b"Status of /a\rb:", body, b"End\n");
+        assert_eq!(
+            out,
+            b"213-Status of /a b:\r\n x y\r\n 226 looks like an end\r\n213 End \r\n"
+        );
+        // An empty body is a two-line reply; an empty text leaves the code and its space.
+        let mut out = Vec::new();
+        push_multi::<&str>(&mut out, HELP, "a", &[], "b");
+        push(&mut out, OK, "");
+        assert_eq!(out, b"214-a\r\n214 b\r\n200 \r\n");
+    }
+
+    #[test]
+    fn a_body_made_piece_by_piece_is_the_same_reply() {
+        let mut whole = Vec::new();
+        push_multi(
+            &mut whole,
+            FILE_STATUS,
+            "Status of /:",
+            &[" a", "1 b"],
+            "End.",
+        );
+        let mut pieces = Vec::new();
+        push_first(&mut pieces, FILE_STATUS, "Status of /:");
+        push_line(&mut pieces, " a");
+        push_line(&mut pieces, b"1 b");
+        push(&mut pieces, FILE_STATUS, "End.");
+        assert_eq!(whole, pieces);
+        assert_eq!(whole, b"213-Status of /:\r\n a\r\n 1 b\r\n213 End.\r\n");
+    }
+
+    #[test]
+    fn render_is_one_whole_reply() {
+        assert_eq!(
+            render(SERVICE_NOT_AVAILABLE, "Too many users, try again later."),
+            b"421 Too many users, try again later.\r\n"
+        );
+        assert_eq!(render(SERVICE_NOT_AVAILABLE, "x\r\ny"), b"421 x  y\r\n");
     }
 
     #[test]

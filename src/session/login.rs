@@ -1,0 +1,150 @@
+//! USER, PASS and QUIT (RFC 959 5.4), the failed-login delay, and who is logged in.
+
+use super::*;
+
+impl Session {
+    // ---- login --------------------------------------------------------------------------
+
+    /// RFC 959 QUIT: during an upload the server finishes it, sends its 226, then the 221;
+    /// a download or listing is simply cut short.
+    pub(super) fn quit(&mut self) {
+        if self.upload_running() {
+            self.set_lifecycle(Lifecycle::Draining {
+                farewell: Farewell::Goodbye,
+                until: None,
+            });
+        } else {
+            self.reply(reply::GOODBYE, "Goodbye.");
+            self.finish();
+        }
+    }
+
+    pub(super) fn user(&mut self, name: &[u8]) {
+        if matches!(self.login, Login::LoggedIn(_)) {
+            self.reply(reply::NOT_LOGGED_IN, "Already logged in.");
+            return;
+        }
+        let anonymous = auth::is_anonymous_name(name) && self.shared.anonymous_jail.is_some();
+        self.set_login_state(Login::AwaitPass { user: name.into() });
+        if anonymous {
+            self.reply(
+                reply::NEED_PASSWORD,
+                "Anonymous login ok, send your e-mail address as password.",
+            );
+        } else {
+            // The same answer for every name: USER does not tell which users exist.
+            self.reply(reply::NEED_PASSWORD, "Please specify the password.");
+        }
+    }
+
+    pub(super) fn pass(&mut self, password: &[u8], now: Instant) {
+        let user = match &self.login {
+            Login::AwaitPass { user } => user.clone(),
+            Login::LoggedIn(_) => return self.reply(reply::BAD_SEQUENCE, "Already logged in."),
+            Login::AwaitUser => return self.reply(reply::BAD_SEQUENCE, "Login with USER first."),
+        };
+        let logged_in = match &self.shared.anonymous_jail {
+            Some(jail) if auth::is_anonymous_name(&user) => Some(User {
+                account: Account {
+                    name: "anonymous".into(),
+                    home: self.shared.config.root.clone(),
+                    writable: self.shared.config.writable,
+                },
+                jail: jail.clone(),
+            }),
+            _ => self.login_user(&user, password),
+        };
+        match logged_in {
+            Some(user) => {
+                info!(
+                    "[#{}] {} logged in from {} ({})",
+                    self.id,
+                    user.account.name,
+                    self.peer.ip(),
+                    if user.account.writable {
+                        "read-write"
+                    } else {
+                        "read-only"
+                    }
+                );
+                self.set_login_state(Login::LoggedIn(user));
+                self.cwd = b"/".to_vec();
+                self.reply(reply::LOGGED_IN, "Login successful.");
+            }
+            None => {
+                info!(
+                    "[#{}] failed login as {:?} from {}",
+                    self.id,
+                    String::from_utf8_lossy(&user),
+                    self.peer.ip()
+                );
+                self.set_login_state(Login::AwaitUser);
+                // SECURITY: the 530 comes after a delay that doubles with each failure (a timer
+                // in the loop, never a sleep); the session closes after the last one allowed.
+                self.failed_logins = self.failed_logins.saturating_add(1);
+                let delay = LOGIN_FAILURE_DELAY_MS << (self.failed_logins - 1).min(8);
+                self.login_delay = Some(now + Duration::from_millis(delay));
+            }
+        }
+    }
+
+    pub(super) fn login_user(&self, name: &[u8], password: &[u8]) -> Option<User> {
+        let account = self.shared.users.borrow().verify(name, password)?;
+        match Jail::open(&account.home) {
+            Ok(jail) => Some(User {
+                account,
+                jail: Rc::new(jail),
+            }),
+            Err(e) => {
+                warn!(
+                    "[#{}] home {} of {} unusable: {e}",
+                    self.id,
+                    account.home.display(),
+                    account.name
+                );
+                None
+            }
+        }
+    }
+
+    pub(super) fn set_login_state(&mut self, login: Login) {
+        debug!(
+            "[#{}] login: {} => {}",
+            self.id,
+            login_name(&self.login),
+            login_name(&login)
+        );
+        self.login = login;
+    }
+
+    pub(super) fn is_logged_in(&self) -> bool {
+        matches!(self.login, Login::LoggedIn(_))
+    }
+
+    pub(super) fn user_ref(&self) -> Option<&User> {
+        match &self.login {
+            Login::LoggedIn(user) => Some(user),
+            _ => None,
+        }
+    }
+
+    pub(super) fn writable(&self) -> bool {
+        self.user_ref().is_some_and(|user| user.account.writable)
+    }
+
+    /// The logged-in user's jail; dispatch only calls handlers that need it after the login gate.
+    pub(super) fn jail(&self) -> Rc<Jail> {
+        match &self.login {
+            Login::LoggedIn(user) => user.jail.clone(),
+            _ => unreachable!("the login gate runs before every file command"),
+        }
+    }
+}
+
+fn login_name(login: &Login) -> &'static str {
+    match login {
+        Login::AwaitUser => "await-user",
+        Login::AwaitPass { .. } => "await-pass",
+        Login::LoggedIn(_) => "logged-in",
+    }
+}
