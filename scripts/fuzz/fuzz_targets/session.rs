@@ -55,7 +55,6 @@
 
 #![no_main]
 
-use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::fs;
 use std::io;
@@ -64,9 +63,9 @@ use std::os::unix::fs::{FileExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::{Mutex, Once, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, UNIX_EPOCH};
 
-use leanftpd::auth::{self, Users};
+use leanftpd::auth::Users;
 use leanftpd::config::{Config, CONTROL_READ_BYTES, TURN_BYTES};
 use leanftpd::fs::Jail;
 use leanftpd::session::{Action, DataEvent, Session, Shared};
@@ -80,6 +79,11 @@ const MAX_PUMPS: usize = 4096;
 /// held command runs, and an input (libFuzzer's default max_len, 4 KiB) holds at most a few
 /// hundred of them: the bound is far above that and still catches a session that never ends.
 const MAX_FINAL_TIMEOUTS: usize = 10_000;
+/// alice's password `secret` with the fewest rounds a users file may ask for (1000; the default
+/// is 5000): every PASS for her runs the whole SHA-crypt, which under ASan and coverage
+/// instrumentation costs milliseconds. Made with `openssl passwd -6 -salt
+/// 'rounds=1000$fuzzsaltfuzzsalt' secret` (glibc crypt(3) gives the same).
+const ALICE_HASH: &str = "$6$rounds=1000$fuzzsaltfuzzsalt$7952XvhCNrDnOOVhrkDPUljtkcFTIvZ1BcZJIXl/tjQZhW7TA1dvtiZbYjDb/rNBNheqNBAxGF3y/R6wMOwuc/";
 const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 const DATA_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -101,7 +105,7 @@ struct Fixture {
     outside: PathBuf,
     root_snapshot: Vec<Entry>,
     outside_snapshot: Vec<Entry>,
-    /// alice's password hash (made once: hashing is slow on purpose).
+    /// The users file: alice.
     users_text: String,
 }
 
@@ -116,9 +120,8 @@ impl Fixture {
         fs::create_dir_all(&outside).expect("create the fixture");
         fs::write(outside.join("secret.txt"), b"outside the jail\n").expect("create the fixture");
         build_root(&root, &outside);
-        let hash = auth::hash_password(b"secret").expect("hash a password");
         // alice is jailed in /pub with write permission: a second kind of login.
-        let users_text = format!("alice:{hash}:{}:rw\n", root.join("pub").display());
+        let users_text = format!("alice:{ALICE_HASH}:{}:rw\n", root.join("pub").display());
         Fixture {
             root_snapshot: snapshot(&root),
             outside_snapshot: snapshot(&outside),
@@ -504,11 +507,9 @@ fn run(fixture: &Fixture, data: &[u8]) {
     config.data_timeout = DATA_TIMEOUT;
     let users = Users::parse(&fixture.users_text, "fuzz").expect("valid users");
     let jail = Jail::open(&fixture.root).expect("open the root");
-    let shared = Rc::new(Shared {
-        config,
-        users: RefCell::new(users),
-        anonymous_jail: Some(Rc::new(jail)),
-    });
+    let shared = Rc::new(Shared::new(config, users, Some(Rc::new(jail))));
+    // A fixed wall clock (2023-11-14, for MDTM, MLSD and listing dates): inputs replay the same.
+    shared.set_wall_clock(UNIX_EPOCH + Duration::from_secs(1_700_000_000));
     let now = Instant::now();
     let session = Session::new(shared, 1, scene.peer, scene.local, now);
     let mut driver = Driver {
