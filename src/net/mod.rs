@@ -27,7 +27,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::rc::Rc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use log::{error, info};
 use mio::net::TcpListener;
@@ -164,7 +164,7 @@ impl Server {
             }
             let now = Instant::now();
             // The wall clock, read once per turn for every session (listings, transfer records).
-            self.shared.set_wall_clock(SystemTime::now());
+            self.shared.set_unix_time(unix_time(SystemTime::now()));
             for event in events.iter() {
                 if event.token() == SIGNAL {
                     let signals = self.read_signals();
@@ -362,6 +362,14 @@ impl Server {
             }
         }
         self.conns.clear();
+    }
+}
+
+/// Seconds since 1970, negative before it (a box without a real-time clock may boot there).
+fn unix_time(now: SystemTime) -> i64 {
+    match now.duration_since(UNIX_EPOCH) {
+        Ok(after) => after.as_secs() as i64,
+        Err(before) => -(before.duration().as_secs() as i64),
     }
 }
 

@@ -18,7 +18,7 @@ use std::collections::VecDeque;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::rc::Rc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use log::{debug, info, warn};
 
@@ -53,9 +53,10 @@ pub struct Shared {
     pub users: RefCell<Users>,
     /// The anonymous root, when anonymous login is enabled.
     pub anonymous_jail: Option<Rc<Jail>>,
-    /// The wall clock as the loop read it this turn: sessions never read a clock themselves
+    /// The wall clock as the loop read it this turn, in seconds since 1970 (negative before: a
+    /// box without a real-time clock may boot there). Sessions never read a clock themselves
     /// (like `now: Instant`, it is passed in), so tests and the fuzzer set it.
-    wall_clock: Cell<SystemTime>,
+    unix_time: Cell<i64>,
 }
 
 impl Shared {
@@ -64,20 +65,16 @@ impl Shared {
             config,
             users: RefCell::new(users),
             anonymous_jail,
-            wall_clock: Cell::new(UNIX_EPOCH),
+            unix_time: Cell::new(0),
         }
     }
 
-    pub fn set_wall_clock(&self, now: SystemTime) {
-        self.wall_clock.set(now);
+    pub fn set_unix_time(&self, secs: i64) {
+        self.unix_time.set(secs);
     }
 
-    /// Seconds since 1970 (negative before it: a box without a real-time clock may boot there).
     fn unix_time(&self) -> i64 {
-        match self.wall_clock.get().duration_since(UNIX_EPOCH) {
-            Ok(after) => after.as_secs() as i64,
-            Err(before) => -(before.duration().as_secs() as i64),
-        }
+        self.unix_time.get()
     }
 }
 

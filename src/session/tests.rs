@@ -2,7 +2,7 @@
 
 use super::*;
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// A temporary root with a file and a directory, removed on drop.
 struct Root(PathBuf);
@@ -34,7 +34,11 @@ fn session(root: &Root, writable: bool, now: Instant) -> Session {
         Users::default(),
         Some(Rc::new(Jail::open(&root.0).unwrap())),
     );
-    shared.set_wall_clock(SystemTime::now());
+    let unix = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    shared.set_unix_time(unix as i64);
     let peer: SocketAddr = "127.0.0.1:40000".parse().unwrap();
     let local: SocketAddr = "127.0.0.1:2121".parse().unwrap();
     Session::new(Rc::new(shared), 1, peer, local, now)

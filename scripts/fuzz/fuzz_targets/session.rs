@@ -63,7 +63,7 @@ use std::os::unix::fs::{FileExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::{Mutex, Once, OnceLock};
-use std::time::{Duration, Instant, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use leanftpd::auth::Users;
 use leanftpd::config::{Config, CONTROL_READ_BYTES, TURN_BYTES};
@@ -509,7 +509,7 @@ fn run(fixture: &Fixture, data: &[u8]) {
     let jail = Jail::open(&fixture.root).expect("open the root");
     let shared = Rc::new(Shared::new(config, users, Some(Rc::new(jail))));
     // A fixed wall clock (2023-11-14, for MDTM, MLSD and listing dates): inputs replay the same.
-    shared.set_wall_clock(UNIX_EPOCH + Duration::from_secs(1_700_000_000));
+    shared.set_unix_time(1_700_000_000);
     let now = Instant::now();
     let session = Session::new(shared, 1, scene.peer, scene.local, now);
     let mut driver = Driver {
