@@ -4,7 +4,7 @@
 //! its connection's current deadline is skipped.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::BinaryHeap;
 use std::time::Instant;
 
 /// A deadline that handling it did not move.
@@ -14,23 +14,25 @@ pub struct StuckDeadline;
 #[derive(Default)]
 pub struct Timers {
     heap: BinaryHeap<Reverse<(Instant, usize)>>,
-    /// The one live deadline of each connection (by slab key) that has one.
-    current: HashMap<usize, Instant>,
+    /// The one live deadline of each connection, indexed by slab key: slab keys are small
+    /// and reused, so this stays as long as the most connections ever open at once.
+    current: Vec<Option<Instant>>,
 }
 
 impl Timers {
     /// Sets (or clears) connection `key`'s deadline.
     pub fn set(&mut self, key: usize, deadline: Option<Instant>) {
-        match deadline {
-            Some(deadline) => {
-                if self.current.insert(key, deadline) != Some(deadline) {
-                    self.heap.push(Reverse((deadline, key)));
-                }
+        if self.current.len() <= key {
+            if deadline.is_none() {
+                return;
             }
-            None => {
-                self.current.remove(&key);
-            }
+            self.current.resize(key + 1, None);
         }
+        let slot = &mut self.current[key];
+        if let Some(deadline) = deadline.filter(|&deadline| *slot != Some(deadline)) {
+            self.heap.push(Reverse((deadline, key)));
+        }
+        *slot = deadline;
     }
 
     /// Sets `key`'s next deadline after its last one was handled at `now`. One that is not
@@ -58,7 +60,7 @@ impl Timers {
     /// connection or a moved deadline wakes nobody: with no session the loop sleeps.
     pub fn next(&mut self) -> Option<Instant> {
         while let Some(&Reverse((deadline, key))) = self.heap.peek() {
-            if self.current.get(&key) == Some(&deadline) {
+            if self.current.get(key) == Some(&Some(deadline)) {
                 return Some(deadline);
             }
             self.heap.pop();
@@ -73,7 +75,7 @@ impl Timers {
             return None;
         }
         let Reverse((_, key)) = self.heap.pop()?;
-        self.current.remove(&key);
+        self.set(key, None);
         Some(key)
     }
 }

@@ -181,18 +181,38 @@ pub const NOT_IMPLEMENTED: &[&str] = &[
 /// FEAT lines that belong to no verb: RFC 3659 6, path names are Unix-like and `/`-separated.
 const FEATURES: &[&str] = &["TVFS"];
 
-/// The row for a verb name, in any case (old clients send lowercase).
+/// Longest verb or SITE subcommand name in the tables.
+const MAX_NAME_BYTES: usize = 8;
+
+/// The row for a verb name, in any case (old clients send lowercase). The name is uppercased
+/// once, so each row costs a length check and a short compare (this runs for every command).
 pub fn find(table: &'static [Verb], name: &[u8]) -> Option<&'static Verb> {
-    table
-        .iter()
-        .find(|verb| verb.name.as_bytes().eq_ignore_ascii_case(name))
+    let mut upper = [0u8; MAX_NAME_BYTES];
+    let upper = uppercase(name, &mut upper)?;
+    // The first byte rejects nearly every row before a full compare.
+    table.iter().find(|verb| {
+        let row = verb.name.as_bytes();
+        row.first() == upper.first() && row == upper
+    })
 }
 
 /// True for a verb we know of but do not run (502), in any case.
 pub fn is_not_implemented(name: &[u8]) -> bool {
-    NOT_IMPLEMENTED
-        .iter()
-        .any(|known| known.as_bytes().eq_ignore_ascii_case(name))
+    let mut upper = [0u8; MAX_NAME_BYTES];
+    uppercase(name, &mut upper).is_some_and(|upper| {
+        NOT_IMPLEMENTED
+            .iter()
+            .any(|known| known.as_bytes() == upper)
+    })
+}
+
+/// `name` in upper case in `buf`; None when it is longer than any name in the tables.
+fn uppercase<'a>(name: &[u8], buf: &'a mut [u8; MAX_NAME_BYTES]) -> Option<&'a [u8]> {
+    let upper = buf.get_mut(..name.len())?;
+    for (to, from) in upper.iter_mut().zip(name) {
+        *to = from.to_ascii_uppercase();
+    }
+    Some(upper)
 }
 
 /// The row for a name, at compile time: `const { named(VERBS, "PWD") }` does not build when
