@@ -36,7 +36,7 @@ use mio::{Events, Interest, Poll, Token};
 use slab::Slab;
 
 use crate::auth::Users;
-use crate::config::{EVENTS_CAPACITY, SHUTDOWN_FLUSH_MS, SHUTDOWN_GRACE_MS};
+use crate::config::{CONTROL_READ_BYTES, EVENTS_CAPACITY, SHUTDOWN_FLUSH_MS, SHUTDOWN_GRACE_MS};
 use crate::reply;
 use crate::session::{Session, Shared};
 use crate::sys;
@@ -72,6 +72,9 @@ pub struct Server {
     accept_paused_until: Option<Instant>,
     paused_listeners: Vec<usize>,
     signals: OwnedFd,
+    /// The buffer every control read goes into (a fresh zeroed array per read cost more than
+    /// the rest of the loop's own work for a session).
+    read_buf: Box<[u8]>,
     /// SIGTERM came: no more accepting; the loop ends when the last session has closed, or at
     /// this instant whatever the sessions are doing.
     stop_deadline: Option<Instant>,
@@ -126,6 +129,7 @@ impl Server {
             accept_paused_until: None,
             paused_listeners: Vec::new(),
             signals,
+            read_buf: vec![0; CONTROL_READ_BYTES].into_boxed_slice(),
             stop_deadline: None,
         })
     }
