@@ -73,15 +73,20 @@ impl Stream {
         self.tcp().local_addr()
     }
 
+    /// The socket the loop registers: every kind of stream rides on one TCP connection.
+    fn source(&mut self) -> &mut TcpStream {
+        match self {
+            Stream::Plain(tcp) => tcp,
+        }
+    }
+
     pub fn register(
         &mut self,
         registry: &Registry,
         token: Token,
         interest: Interest,
     ) -> io::Result<()> {
-        match self {
-            Stream::Plain(tcp) => registry.register(tcp, token, interest),
-        }
+        registry.register(self.source(), token, interest)
     }
 
     pub fn reregister(
@@ -90,15 +95,11 @@ impl Stream {
         token: Token,
         interest: Interest,
     ) -> io::Result<()> {
-        match self {
-            Stream::Plain(tcp) => registry.reregister(tcp, token, interest),
-        }
+        registry.reregister(self.source(), token, interest)
     }
 
     pub fn deregister(&mut self, registry: &Registry) {
-        let _ = match self {
-            Stream::Plain(tcp) => registry.deregister(tcp),
-        };
+        let _ = registry.deregister(self.source());
     }
 }
 
