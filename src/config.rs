@@ -1,5 +1,5 @@
 //! Config: what the flags said, validated, plus every limit constant in one place.
-//! No I/O here beyond what validation needs; main.rs builds it, server.rs and session.rs read it.
+//! No I/O here beyond what validation needs; main.rs builds it, net/, session/ and transfer/ read it.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;

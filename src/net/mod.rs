@@ -1,6 +1,6 @@
 //! The poll loop: the only layer that touches sockets. One `mio::Poll`, one `Slab<Conn>` holding
 //! every listener, control connection, passive listener and data connection (Token = slab key),
-//! and one timer table for all of them. Sessions (session.rs) decide; the loop carries out their
+//! and one timer table for all of them. Sessions (session/) decide; the loop carries out their
 //! `Action`s and feeds them bytes, data-connection events and time.
 //!
 //! Edge-triggered readiness: every socket is read, written or accepted until `WouldBlock`, or

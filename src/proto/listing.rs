@@ -2,7 +2,7 @@
 //! fact selection, and the ls options LIST and NLST ignore. Each function appends one entry to a
 //! buffer, so a listing is produced entry by entry as the data socket drains.
 //!
-//! Must not touch: the clock (`now` is passed in), the file system (a `Stat` is handed in: fs.rs
+//! Must not touch: the clock (`now` is passed in), the file system (a `Stat` is handed in: fs/
 //! reads it), the RFC 3659 time format itself (`time` owns it; `push_timeval` is re-exported
 //! here for the callers that knew it as `listing::push_timeval`). Read RFC 959 4.1.3 (LIST,
 //! NLST), RFC 3659 section 7 (MLST, MLSD, facts, OPTS MLST), GNU ls's `-l` format.
@@ -163,7 +163,7 @@ pub fn push_list_line(
     link_target: Option<&[u8]>,
     now: i64,
 ) {
-    // Other (fifo, socket, device: fs.rs does not say which) shows as `-`, not ls's letters or
+    // Other (fifo, socket, device: fs/ does not say which) shows as `-`, not ls's letters or
     // `?`: curl's wildcard parser and others reject a line with an unknown type letter, and an
     // unparsable line can fail a whole listing; the server refuses to RETR such a file anyway.
     out.push(match stat.kind {
@@ -258,7 +258,7 @@ pub fn push_facts_line(out: &mut Vec<u8>, name: &[u8], stat: &Stat, facts: Facts
         // Parsers that know the erratum (FluentFTP, Go's jlaffaye/ftp, ...) take it as a link;
         // the rest see an unknown type, Python's ftplib just hands the string over, and RETR
         // follows the link anyway. Other inodes use the RFC's `OS.unix=` escape with a generic
-        // name because fs.rs does not tell which kind they are.
+        // name because fs/ does not tell which kind they are.
         out.extend_from_slice(match stat.kind {
             FileKind::File => b"type=file;".as_slice(),
             FileKind::Dir => b"type=dir;",

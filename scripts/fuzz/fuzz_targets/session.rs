@@ -1,5 +1,5 @@
 //! Fuzz target `session`: one whole control connection, driven with arbitrary bytes the way
-//! server.rs drives it, against a real directory tree so that file commands run for real.
+//! the loop (src/net/) drives it, against a real directory tree so that file commands run for real.
 //!
 //! # Input
 //!
@@ -427,7 +427,7 @@ impl DataStream for MockStream {
     }
 }
 
-/// The server's view of the session's data connection (server.rs `Conn::Passive`/`Conn::Data`).
+/// The server's view of the session's data connection (net/ `Conn::Passive`/`Conn::Data`).
 enum DataSide {
     None,
     /// A passive listener nobody connected to yet; a transfer may wait for it.
@@ -616,7 +616,7 @@ impl Driver {
             let mut moved = false;
             if self.reading && !self.session.output().is_empty() {
                 self.consume(usize::MAX);
-                // server.rs flush(): the client reads again, so held lines may run.
+                // net/control.rs flush(): the client reads again, so held lines may run.
                 self.handle_input(&[]);
                 moved = true;
             }
@@ -632,7 +632,7 @@ impl Driver {
         }
     }
 
-    /// server.rs run_actions().
+    /// net/control.rs run_actions().
     fn run_actions(&mut self) {
         while let Some(action) = self.session.poll_action() {
             match action {
@@ -678,7 +678,7 @@ impl Driver {
                         self.session.is_closing(),
                         "Close from a session not closing"
                     );
-                    // server.rs sends what output it can, then drops the connection.
+                    // net/control.rs sends what output it can, then drops the connection.
                     self.consume(usize::MAX);
                     self.close_data();
                     self.closed = true;
@@ -732,7 +732,7 @@ impl Driver {
         }
     }
 
-    /// server.rs fire_timers(): a deadline that passed fires, and fires again while the session
+    /// net/mod.rs fire_timers(): a deadline that passed fires, and fires again while the session
     /// still asks for a time that has passed (the loop would spin on such a session).
     fn fire_timers(&mut self) {
         const MAX_FIRES: usize = 4;
@@ -762,7 +762,7 @@ impl Driver {
             DataSide::Listening { job } => {
                 let has_job = job.is_some();
                 self.data = DataSide::Connected { job };
-                // server.rs accept_data() tells the session even with no job yet (ignored then).
+                // net/data.rs accept_data() tells the session even with no job yet (ignored then).
                 self.data_event(DataEvent::Connected);
                 if has_job {
                     self.pump(TURN_BYTES);
@@ -788,7 +788,7 @@ impl Driver {
         }
     }
 
-    /// server.rs service_data(): one pump and what follows from its result. False when the
+    /// net/data.rs service_data(): one pump and what follows from its result. False when the
     /// transfer is over (or none runs).
     fn pump(&mut self, budget: usize) -> bool {
         let DataSide::Connected { job: Some(job) } = &mut self.data else {
