@@ -165,17 +165,6 @@ impl Server {
         &self.addrs
     }
 
-    /// The listening addresses whose `listening on` line `pred` accepts (the line says, for
-    /// instance, which are implicit TLS listeners).
-    pub fn addrs_where(&self, pred: impl Fn(&str) -> bool) -> Vec<SocketAddr> {
-        self.log_lines()
-            .iter()
-            .filter(|line| pred(line))
-            .filter_map(|line| parse_listening(line))
-            .filter(|addr| self.addrs.contains(addr))
-            .collect()
-    }
-
     pub fn port(&self) -> u16 {
         self.addr().port()
     }
