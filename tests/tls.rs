@@ -1056,7 +1056,7 @@ print("OK", ftp.quit())
         let r = py.reply("c");
         let took = t.elapsed();
         assert!(
-            r.is(&[425, 426, 522]),
+            r.code == 426,
             "a data handshake that never started: {:?}",
             r.lines
         );
@@ -1094,7 +1094,7 @@ print("OK", ftp.quit())
         py.expect("other", "RETR f.bin", 150);
         py.send_raw("d", &garbage);
         let r = py.reply("other");
-        assert!(r.is(&[425, 426, 522]), "{:?}", r.lines);
+        assert!(r.code == 426, "{:?}", r.lines);
         py.close("d");
         py.expect("other", "NOOP", 200);
         assert_eq!(get(&mut py, "other", Dc::Pasv, "RETR f.bin").len, 10_000);
