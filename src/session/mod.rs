@@ -406,11 +406,13 @@ impl Session {
             }
             DataEvent::Failed(TransferError::Network(e)) => {
                 debug!("[#{}] data connection broke: {e}", self.id);
-                self.end_transfer(
-                    now,
-                    reply::TRANSFER_ABORTED,
-                    "Connection closed; transfer aborted.",
-                );
+                // Only TLS tells a truncated stream from a whole one: a FIN without close_notify.
+                let text = if e.kind() == io::ErrorKind::UnexpectedEof {
+                    "Data connection closed without TLS close_notify: possibly truncated."
+                } else {
+                    "Connection closed; transfer aborted."
+                };
+                self.end_transfer(now, reply::TRANSFER_ABORTED, text);
             }
             DataEvent::Failed(TransferError::Disk(e)) => {
                 let (code, text) = reply::for_io_error(&e);
