@@ -775,35 +775,6 @@ print("OK", ftp.quit())
         }
     }
 
-    /// curl 8 and later start TLS on active-mode data connections too (7.x does not: then the
-    /// other clients here cover active mode).
-    #[test]
-    fn curl_active_mode_over_tls_when_curl_is_8_or_later() {
-        require("curl");
-        let version = run_cmd("curl", &["--version"], b"", IO_TIMEOUT).stdout;
-        let major: u32 = version
-            .split_whitespace()
-            .nth(1)
-            .and_then(|v| v.split('.').next())
-            .and_then(|m| m.parse().ok())
-            .unwrap_or(0);
-        if major < 8 {
-            eprintln!("curl {major}.x: active mode over TLS is covered by lftp and Python");
-            return;
-        }
-        let cert = Cert::ec();
-        let s = server(&cert, &[]);
-        let data = pattern(300_000, 8);
-        s.put("f.bin", &data);
-        let tmp = TempDir::new("curl-tls");
-        let u = format!("ftp://127.0.0.1:{}/f.bin", s.port());
-        curl(
-            tmp.path(),
-            &["--ssl-reqd", "-P", "127.0.0.1", "-o", "out", &u],
-        );
-        assert_bytes_eq(&fs::read(tmp.join("out")).unwrap(), &data, "curl -P");
-    }
-
     // ------------------------------------------------------------ lftp
 
     fn lftp(port: u16, dir: &Path, user: &str, script: &str) -> String {
@@ -1103,6 +1074,24 @@ print("OK", ftp.quit())
 
     // ------------------------------------------------------------ commands over TLS
 
+    /// REST past 4 GiB over TLS: the download starts at the 64-bit offset.
+    #[test]
+    fn rest_past_4_gib_over_tls() {
+        let cert = Cert::ec();
+        let s = server(&cert, &[]);
+        let len: u64 = 5 << 30;
+        sparse(&s.path("huge.bin"), len);
+        let mut py = Ftps::new();
+        py.anonymous("c", s.addr());
+        py.expect("c", &format!("REST {}", len - 4096), 350);
+        let got = get(&mut py, "c", Dc::Pasv, "RETR huge.bin");
+        // The last of `sparse`'s marks.
+        assert_eq!(
+            (got.len, got.sha256),
+            (4096, sha256_bytes(&pattern(4096, 4)))
+        );
+    }
+
     /// REST before RETR and STOR, TYPE A both ways, LIST and MLSD, over protected data
     /// connections.
     #[test]
@@ -1204,6 +1193,75 @@ print("OK", ftp.quit())
         py.expect("c", "NOOP", 200);
     }
 
+    /// `--idle-timeout` over TLS as in the clear: 421, then the close, with close_notify.
+    #[test]
+    fn idle_timeout_over_tls_is_421_then_close_notify() {
+        let cert = Cert::ec();
+        let s = server(&cert, &["--idle-timeout", "1"]);
+        let mut py = Ftps::new();
+        py.anonymous("c", s.addr());
+        let t = Instant::now();
+        py.reply("c").expect(421);
+        let took = t.elapsed();
+        assert!(took >= Duration::from_millis(800), "{took:?}");
+        assert!(took < Duration::from_secs(1) + SLACK, "{took:?}");
+        let end = py.recv("c");
+        assert_eq!((end.len, end.end.as_str()), (0, "close_notify"));
+    }
+
+    // ------------------------------------------------------------ SIGHUP
+
+    /// SIGHUP loads a renewed certificate for new connections without a restart; a session
+    /// from before keeps going, its data connections resuming as before; a pair that does
+    /// not load (a key of another certificate) keeps the one loaded before.
+    #[test]
+    fn sighup_reloads_the_certificate_and_keeps_the_old_one_when_the_new_pair_is_bad() {
+        let (a, b) = (Cert::ec(), Cert::rsa());
+        let dir = TempDir::new("tls-hup");
+        let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+        fs::copy(&a.cert, &cert).unwrap();
+        fs::copy(&a.key, &key).unwrap();
+        let (c, k) = (cert.display().to_string(), key.display().to_string());
+        let s = Server::start(&["-a", "--tls-cert", &c, "--tls-key", &k]);
+        s.put("f.bin", &pattern(10_000, 16));
+        let mut py = Ftps::new();
+        let hs = py.explicit("old", s.addr(), Version::Any);
+        assert_eq!(hs.peer, a.fingerprint());
+        py.login("old", "anonymous", "x");
+        py.prot_p("old");
+        py.expect("old", "TYPE I", 200);
+        // Renewed.
+        fs::copy(&b.cert, &cert).unwrap();
+        fs::copy(&b.key, &key).unwrap();
+        s.signal(libc::SIGHUP);
+        assert!(
+            s.wait_for_log("reloaded the TLS certificate", 1, IO_TIMEOUT),
+            "{}",
+            s.log_text()
+        );
+        assert_eq!(
+            py.explicit("new", s.addr(), Version::Any).peer,
+            b.fingerprint()
+        );
+        assert_eq!(get(&mut py, "old", Dc::Pasv, "RETR f.bin").len, 10_000);
+        py.login("new", "anonymous", "x");
+        py.prot_p("new");
+        assert_eq!(get(&mut py, "new", Dc::Pasv, "RETR f.bin").len, 10_000);
+        // A bad pair: the renewed certificate stays.
+        fs::copy(&a.key, &key).unwrap();
+        s.signal(libc::SIGHUP);
+        assert!(
+            s.wait_for_log("keeping the certificate", 1, IO_TIMEOUT),
+            "{}",
+            s.log_text()
+        );
+        assert_eq!(
+            py.explicit("third", s.addr(), Version::Any).peer,
+            b.fingerprint()
+        );
+        py.expect("old", "NOOP", 200);
+    }
+
     // ------------------------------------------------------------ volume
 
     /// 10,000 connections dropped mid-handshake, on the implicit listener (at connect, after
@@ -1245,11 +1303,20 @@ print("OK", ftp.quit())
         let done = next.load(Ordering::Relaxed).min(CONNECTIONS);
         eprintln!("{done} dropped handshakes in {:?}", started.elapsed());
         assert_eq!(done, CONNECTIONS, "only {done} in {:?}", started.elapsed());
-        let back = eventually(Duration::from_secs(20), || s.fd_count() == baseline);
+        let opened = || s.log_count_where(|l| l.contains("] connection from "));
+        let closed = || s.log_count_where(|l| l.ends_with("] closed"));
+        eventually(Duration::from_secs(20), || {
+            s.fd_count() == baseline && opened() == closed()
+        });
+        assert_eq!(
+            (s.fd_count(), closed()),
+            (baseline, opened()),
+            "descriptors (now, before the 10,000 connections) and sessions (closed, opened)"
+        );
         assert!(
-            back,
-            "descriptors: {} now, {baseline} before the 10,000 connections",
-            s.fd_count()
+            opened() >= CONNECTIONS,
+            "only {} connections logged",
+            opened()
         );
         assert_eq!(s.log_count("internal error"), 0);
         let mut py = Ftps::new();

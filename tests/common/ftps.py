@@ -9,7 +9,7 @@ Connections have names; a name is a plain socket until `tls` wraps it.
   accept NAME LISTENER         accept one connection on LISTENER as NAME
   tls NAME FROM VER            TLS client handshake on NAME; FROM: a connection whose TLS
                                session to offer (resume), or -; VER: any, 1.2 or 1.3
-                               -> ok VERSION REUSED(0|1)
+                               -> ok VERSION REUSED(0|1) SHA256-OF-THE-PEER-CERTIFICATE
   line NAME TEXT               send TEXT + CRLF
   raw NAME HEX                 send bytes
   reply NAME                   read one FTP reply -> ok CODE<TAB>line<TAB>line...
@@ -190,7 +190,8 @@ def run(words):
         )
         conns[name] = s
         ctx_of[name] = ctx
-        return "%s %d" % (s.version(), 1 if s.session_reused else 0)
+        peer = hashlib.sha256(s.getpeercert(binary_form=True)).hexdigest()
+        return "%s %d %s" % (s.version(), 1 if s.session_reused else 0, peer)
     if cmd == "line":
         conns[args[0]].sendall(" ".join(args[1:]).encode() + b"\r\n")
         return ""

@@ -83,6 +83,22 @@ impl Cert {
         Cert::new(KeyKind::Rsa)
     }
 
+    /// The SHA-256 of the certificate (DER), lower-case hex.
+    pub fn fingerprint(&self) -> String {
+        let c = self.cert.display().to_string();
+        let args = ["x509", "-in", &c, "-noout", "-fingerprint", "-sha256"];
+        let out = run_cmd("openssl", &args, b"", Duration::from_secs(30));
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "openssl {args:?}: {}",
+            out.stderr
+        );
+        // "sha256 Fingerprint=AB:CD:..."
+        let hex = out.stdout.trim().rsplit('=').next().unwrap();
+        hex.replace(':', "").to_lowercase()
+    }
+
     /// `--tls-cert CERT --tls-key KEY`.
     pub fn args(&self) -> Vec<String> {
         vec![
@@ -111,6 +127,8 @@ pub struct Handshake {
     pub version: String,
     /// The offered session was resumed.
     pub reused: bool,
+    /// The SHA-256 of the certificate the server presented (DER), as [`Cert::fingerprint`].
+    pub peer: String,
 }
 
 /// The TLS versions a handshake may offer.
@@ -216,6 +234,7 @@ impl Ftps {
         Ok(Handshake {
             version: words.next().unwrap_or_default().to_string(),
             reused: words.next() == Some("1"),
+            peer: words.next().unwrap_or_default().to_string(),
         })
     }
 
