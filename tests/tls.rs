@@ -950,6 +950,34 @@ print("OK", ftp.quit())
         assert_eq!((end.len, end.end.as_str()), (0, "close_notify"));
     }
 
+    /// No TLS 1.3 session ticket on a data connection (a client that never reads an upload's
+    /// data connection would close it with the ticket unread: a reset, and the end of the
+    /// upload lost); the control connection gets its ticket (which shows the probe sees one).
+    #[test]
+    fn tls_1_3_tickets_go_out_on_control_connections_only() {
+        let cert = Cert::ec();
+        let s = server(&cert, &[]);
+        let mut py = Ftps::new();
+        py.explicit("c", s.addr(), Version::V13);
+        let ticket = py.pending("c", IO_TIMEOUT);
+        assert!(ticket > 0, "no ticket on the control connection");
+        py.login("c", "anonymous", "x");
+        py.prot_p("c");
+        py.expect("c", "TYPE I", 200);
+        for dc in DCS {
+            start_transfer(&mut py, "c", dc, "STOR up.bin", Some("c")).unwrap();
+            // The server's ticket would follow its Finished at once: 500 ms is plenty.
+            let sent = py.pending("d", Duration::from_millis(500));
+            assert_eq!(
+                sent, 0,
+                "{dc:?}: the server sent {sent} bytes on an upload's data connection"
+            );
+            py.send_pattern("d", 100_000);
+            py.notify("d");
+            py.reply("c").expect(226);
+        }
+    }
+
     /// An empty upload whose data connection handshakes and sends close_notify before STOR is
     /// even read: 226 and an empty file (the data handshake starts at connect).
     #[test]

@@ -25,8 +25,12 @@ Connections have names; a name is a plain socket until `tls` wraps it.
   rst NAME                     SO_LINGER 0 then close (TCP RST)
   hello NAME                   a ClientHello as bytes (nothing sent) -> ok HEX
   timeout NAME SECS            the socket's timeout
+  pending NAME MS              waits up to MS ms for bytes to arrive on NAME, reads none of
+                               them -> ok COUNT (what is waiting, TLS records undecoded)
 """
 import hashlib
+import os
+import select
 import socket
 import ssl
 import struct
@@ -248,6 +252,18 @@ def run(words):
         return ""
     if cmd == "hello":
         return client_hello()
+    if cmd == "pending":
+        s = conns[args[0]]
+        ready, _, _ = select.select([s], [], [], float(args[1]) / 1000)
+        buffered = s.pending() if isinstance(s, ssl.SSLSocket) else 0
+        if not ready:
+            return str(buffered)
+        raw = socket.socket(fileno=os.dup(s.fileno()))
+        try:
+            waiting = raw.recv(1 << 20, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+        finally:
+            raw.close()
+        return str(buffered + len(waiting))
     if cmd == "timeout":
         conns[args[0]].settimeout(float(args[1]))
         return ""

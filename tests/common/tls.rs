@@ -423,6 +423,13 @@ impl Ftps {
         answer.split(' ').nth(1).unwrap().to_string()
     }
 
+    /// How many bytes wait on `name` (none read) after waiting up to `wait` for some.
+    #[track_caller]
+    pub fn pending(&mut self, name: &str, wait: Duration) -> usize {
+        let answer = self.call(&format!("pending {name} {}", wait.as_millis()));
+        answer.parse().unwrap()
+    }
+
     /// The bytes of a TLS ClientHello (not sent anywhere).
     pub fn client_hello(&mut self) -> Vec<u8> {
         let hex = self.call("hello x");
