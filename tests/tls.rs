@@ -129,7 +129,7 @@ mod ftps {
         dc: Dc,
         command: &str,
         resume: Option<&str>,
-    ) -> Result<(), Reply> {
+    ) -> Result<Handshake, Reply> {
         open_data(py, ctl, dc);
         let first = py.cmd(ctl, command);
         if !first.is(&[125, 150]) {
@@ -138,33 +138,43 @@ mod ftps {
         if dc == Dc::Port {
             py.accept("l", "d");
         }
-        py.tls("d", resume, Version::Any);
-        Ok(())
+        Ok(py.tls("d", resume, Version::Any))
     }
 
-    /// A protected download (RETR, LIST, MLSD, NLST) on `ctl`, resuming `ctl`'s session: what
-    /// came, which must end with close_notify, then 226.
+    /// A protected download (RETR, LIST, MLSD, NLST) on `ctl`, resuming `ctl`'s session (into
+    /// the file `sink` when given): its data connection's handshake and what came, which must
+    /// end with close_notify, then 226.
     #[track_caller]
-    fn get(py: &mut Ftps, ctl: &str, dc: Dc, command: &str) -> Received {
-        start_transfer(py, ctl, dc, command, Some(ctl))
+    fn download(
+        py: &mut Ftps,
+        ctl: &str,
+        dc: Dc,
+        command: &str,
+        sink: Option<&Path>,
+    ) -> (Handshake, Received) {
+        let hs = start_transfer(py, ctl, dc, command, Some(ctl))
             .unwrap_or_else(|r| panic!("{command} -> {:?}", r.lines));
-        let got = py.recv("d");
+        let got = match sink {
+            Some(path) => py.recv_file("d", path),
+            None => py.recv("d"),
+        };
         assert_eq!(got.end, "close_notify", "{command} ({dc:?}): {got:?}");
         py.close("d");
         py.reply(ctl).expect(226);
-        got
+        (hs, got)
     }
 
-    /// A protected download's bytes, through a file in `tmp`.
+    /// `download`: what came.
+    #[track_caller]
+    fn get(py: &mut Ftps, ctl: &str, dc: Dc, command: &str) -> Received {
+        download(py, ctl, dc, command, None).1
+    }
+
+    /// `download` in passive mode: the bytes, through a file in `tmp`.
     #[track_caller]
     fn get_bytes(py: &mut Ftps, tmp: &TempDir, ctl: &str, command: &str) -> Vec<u8> {
         let path = tmp.join(format!("got-{}", unique()));
-        start_transfer(py, ctl, Dc::Pasv, command, Some(ctl))
-            .unwrap_or_else(|r| panic!("{command} -> {:?}", r.lines));
-        let got = py.recv_file("d", &path);
-        assert_eq!(got.end, "close_notify", "{command}: {got:?}");
-        py.close("d");
-        py.reply(ctl).expect(226);
+        download(py, ctl, Dc::Pasv, command, Some(&path));
         fs::read(&path).unwrap()
     }
 
@@ -220,6 +230,9 @@ mod ftps {
         let (ac, ak, bk, junk, empty) = (p(&a.cert), p(&a.key), p(&b.key), p(&junk), p(&empty));
         let missing = "/nonexistent/leanftpd-cert.pem".to_string();
         let r = root.path().display().to_string();
+        let ok = ["--tls-cert", ac.as_str(), "--tls-key", ak.as_str()];
+        let with = |extra: [&'static str; 2]| [&ok[..], &extra[..]].concat();
+        // (flags, what the one line must name)
         let cases: Vec<(Vec<&str>, Vec<&str>)> = vec![
             (
                 vec!["--tls-cert", &missing, "--tls-key", &ak],
@@ -229,49 +242,37 @@ mod ftps {
                 vec!["--tls-cert", &ac, "--tls-key", &missing],
                 vec![&missing],
             ),
-            // The cert file holds no key and no --tls-key.
-            (vec!["--tls-cert", &ac], vec![]),
-            (vec!["--tls-cert", &junk, "--tls-key", &ak], vec![]),
-            (vec!["--tls-cert", &empty, "--tls-key", &ak], vec![]),
-            (vec!["--tls-cert", &ac, "--tls-key", &empty], vec![]),
+            // The cert file holds no key, and no --tls-key.
+            (vec!["--tls-cert", &ac], vec![&ac]),
+            (vec!["--tls-cert", &junk, "--tls-key", &ak], vec![&junk]),
+            (vec!["--tls-cert", &empty, "--tls-key", &ak], vec![&empty]),
+            (vec!["--tls-cert", &ac, "--tls-key", &empty], vec![&empty]),
             // A key of another certificate (and of another type).
-            (vec!["--tls-cert", &ac, "--tls-key", &bk], vec![]),
-            (vec!["--tls-key", &ak], vec![]),
-            (vec!["--tls-listen", "127.0.0.1:0"], vec![]),
-            (vec!["--tls-required", "all"], vec![]),
+            (vec!["--tls-cert", &ac, "--tls-key", &bk], vec![&ac, &bk]),
+            // Flags that need a certificate, without one.
+            (vec!["--tls-key", &ak], vec!["--tls-key", "--tls-cert"]),
             (
-                vec![
-                    "--tls-cert",
-                    &ac,
-                    "--tls-key",
-                    &ak,
-                    "--tls-required",
-                    "sometimes",
-                ],
+                vec!["--tls-listen", "127.0.0.1:0"],
+                vec!["--tls-listen", "--tls-cert"],
+            ),
+            (
+                vec!["--tls-required", "all"],
+                vec!["--tls-required", "--tls-cert"],
+            ),
+            (
+                vec!["--tls-session-reuse", "optional"],
+                vec!["--tls-session-reuse", "--tls-cert"],
+            ),
+            // Bad values.
+            (
+                with(["--tls-required", "sometimes"]),
                 vec!["--tls-required"],
             ),
             (
-                vec![
-                    "--tls-cert",
-                    &ac,
-                    "--tls-key",
-                    &ak,
-                    "--tls-session-reuse",
-                    "maybe",
-                ],
+                with(["--tls-session-reuse", "maybe"]),
                 vec!["--tls-session-reuse"],
             ),
-            (
-                vec![
-                    "--tls-cert",
-                    &ac,
-                    "--tls-key",
-                    &ak,
-                    "--tls-listen",
-                    "nowhere",
-                ],
-                vec!["nowhere"],
-            ),
+            (with(["--tls-listen", "nowhere"]), vec!["nowhere"]),
         ];
         for (flags, mentions) in cases {
             let mut args = vec!["--root", r.as_str(), "-a", "--listen", "127.0.0.1:0"];
@@ -301,8 +302,13 @@ mod ftps {
                 py.login("c", "anonymous", "x");
                 py.prot_p("c");
                 py.expect("c", "TYPE I", 200);
-                let got = get(&mut py, "c", Dc::Pasv, "RETR f.bin");
+                let (hs, got) = download(&mut py, "c", Dc::Pasv, "RETR f.bin", None);
                 assert_eq!((got.len, got.sha256), (100_000, want.clone()), "{kind:?}");
+                assert_eq!(hs.version, name, "{kind:?}: the data connection");
+                assert!(
+                    hs.reused,
+                    "{kind:?} {name}: the data connection did not resume"
+                );
             }
         }
     }
