@@ -56,13 +56,7 @@ impl Cert {
             "-out",
             &c,
         ]);
-        let out = run_cmd("openssl", &args, b"", Duration::from_secs(30));
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "openssl {args:?}: {}",
-            out.stderr
-        );
+        tool("openssl", &args, b"");
         let combined = dir.join("combined.pem");
         let mut both = std::fs::read(&cert).unwrap();
         both.extend(std::fs::read(&key).unwrap());
@@ -87,15 +81,9 @@ impl Cert {
     pub fn fingerprint(&self) -> String {
         let c = self.cert.display().to_string();
         let args = ["x509", "-in", &c, "-noout", "-fingerprint", "-sha256"];
-        let out = run_cmd("openssl", &args, b"", Duration::from_secs(30));
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "openssl {args:?}: {}",
-            out.stderr
-        );
+        let out = tool("openssl", &args, b"");
         // "sha256 Fingerprint=AB:CD:..."
-        let hex = out.stdout.trim().rsplit('=').next().unwrap();
+        let hex = out.trim().rsplit('=').next().unwrap();
         hex.replace(':', "").to_lowercase()
     }
 
@@ -459,17 +447,34 @@ fn parse_received(answer: &str) -> Received {
     }
 }
 
+/// Runs a tool (openssl, sha256sum) that must succeed within 2 minutes: its stdout.
+#[track_caller]
+fn tool(prog: &str, args: &[&str], stdin: &[u8]) -> String {
+    let out = run_cmd(prog, args, stdin, Duration::from_secs(120));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{prog} {args:?}: {}",
+        out.stderr
+    );
+    out.stdout
+}
+
 /// The SHA-256 of a file, by `sha256sum`.
 pub fn sha256_file(path: &std::path::Path) -> String {
     let p = path.display().to_string();
-    let out = run_cmd("sha256sum", &[&p], b"", Duration::from_secs(120));
-    assert_eq!(out.status.code(), Some(0), "sha256sum {p}: {}", out.stderr);
-    out.stdout.split(' ').next().unwrap().to_string()
+    tool("sha256sum", &[&p], b"")
+        .split(' ')
+        .next()
+        .unwrap()
+        .to_string()
 }
 
 /// The SHA-256 of bytes, by `sha256sum`.
 pub fn sha256_bytes(data: &[u8]) -> String {
-    let out = run_cmd("sha256sum", &[], data, Duration::from_secs(60));
-    assert_eq!(out.status.code(), Some(0), "sha256sum: {}", out.stderr);
-    out.stdout.split(' ').next().unwrap().to_string()
+    tool("sha256sum", &[], data)
+        .split(' ')
+        .next()
+        .unwrap()
+        .to_string()
 }
