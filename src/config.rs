@@ -38,6 +38,8 @@ pub const MAX_STAT_ENTRIES: usize = 2000;
 /// A STAT listing is made as the control connection drains: this much at a time, at most.
 pub const STAT_REFILL_BYTES: usize = 16 * 1024;
 
+/// Longest CLNT name kept for the logs.
+pub const MAX_CLIENT_NAME_BYTES: usize = 64;
 /// Delay before the 530 of the first failed login; it doubles with each further failure.
 pub const LOGIN_FAILURE_DELAY_MS: u64 = 500;
 /// Failed logins after which the session is closed.
