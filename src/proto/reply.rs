@@ -210,7 +210,7 @@ mod tests {
     fn texts_are_bytes_and_cannot_carry_a_line_break() {
         let mut out = Vec::new();
         push(&mut out, FILE_STATUS, b"a\r\n550 forged\xff");
-        assert_eq!(out, b"213 a  550 forged\xff\r\n");
+        assert_eq!(out, b"213 a  550 forged\xff\xff\r\n");
         let mut out = Vec::new();
         let body: &[&[u8]] = &[b" x\ny", b"226 looks like an end"];
         push_multi(&mut out, FILE_STATUS, b"Status of /a\rb:", body, b"End\n");
