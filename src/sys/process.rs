@@ -187,13 +187,15 @@ pub fn raise_descriptor_limit(wanted: u64) -> io::Result<u64> {
     };
     // SAFETY: `limit` is a valid rlimit for the kernel to fill.
     cvt(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) })?;
-    let target = (wanted as libc::rlim_t).min(limit.rlim_max);
+    let wanted = libc::rlim_t::try_from(wanted).unwrap_or(libc::rlim_t::MAX);
+    let target = wanted.min(limit.rlim_max);
     if target > limit.rlim_cur {
         limit.rlim_cur = target;
         // SAFETY: as above; only the soft limit changes, within the hard one.
         cvt(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) })?;
     }
-    Ok(limit.rlim_cur as u64)
+    // rlim_t is 32 bits on some 32-bit boards: widen, never truncate.
+    Ok(u64::from(limit.rlim_cur))
 }
 
 /// Fills `buf` from the kernel's random pool (getrandom(2) with GRND_NONBLOCK: never waits,
