@@ -195,6 +195,7 @@ pub fn raise_descriptor_limit(wanted: u64) -> io::Result<u64> {
         cvt(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) })?;
     }
     // rlim_t is 32 bits on some 32-bit boards: widen, never truncate.
+    #[allow(clippy::useless_conversion)]
     Ok(u64::from(limit.rlim_cur))
 }
 
