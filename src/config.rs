@@ -75,7 +75,39 @@ pub struct Config {
     pub idle_timeout: Duration,
     pub data_timeout: Duration,
     pub login_timeout: Duration,
+    /// FTPS (RFC 4217): None when no certificate was given.
+    pub tls: Option<TlsConfig>,
 }
+
+/// FTPS settings (--tls-*). The certificate itself is loaded by net::tls (the feature `tls`).
+#[derive(Clone, Debug)]
+pub struct TlsConfig {
+    pub cert: PathBuf,
+    /// The same file as `cert` when --tls-key was left out (the cert file holds the key).
+    pub key: PathBuf,
+    /// Implicit FTPS listeners (--tls-listen): the handshake starts at connect.
+    pub implicit_listen: Vec<SocketAddr>,
+    pub required: TlsRequired,
+    /// A protected data connection must resume its own control connection's TLS session.
+    pub session_reuse_required: bool,
+}
+
+/// --tls-required: what must be protected.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TlsRequired {
+    /// Nothing: AUTH TLS is offered.
+    No,
+    /// A users-file user must send AUTH TLS before USER (anonymous may stay in the clear).
+    Login,
+    /// Every session must protect its control connection and use PROT P for data.
+    All,
+}
+
+/// TLS session tickets (or TLS 1.2 session ids) one control connection keeps for its data
+/// connections to resume: a client needs one; a few cover renegotiating clients.
+pub const TLS_SESSIONS_PER_CONTROL: usize = 4;
+/// TLS 1.3 tickets sent on a control connection (none on data connections: see net/tls.rs).
+pub const TLS13_TICKETS_PER_CONTROL: usize = 1;
 
 impl Config {
     /// A config for tests and embedders: anonymous read-only on `root`, defaults elsewhere.
@@ -93,6 +125,7 @@ impl Config {
             idle_timeout: Duration::from_secs(DEFAULT_IDLE_TIMEOUT_SECS),
             data_timeout: Duration::from_secs(DEFAULT_DATA_TIMEOUT_SECS),
             login_timeout: Duration::from_secs(DEFAULT_LOGIN_TIMEOUT_SECS),
+            tls: None,
         }
     }
 }

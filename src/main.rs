@@ -13,8 +13,9 @@ use getopts::{Matches, Options};
 use log::{info, warn, LevelFilter};
 
 use leanftpd::auth::{self, Users};
-use leanftpd::config::{self, Config};
+use leanftpd::config::{self, Config, TlsConfig, TlsRequired};
 use leanftpd::fs::Jail;
+use leanftpd::net::tls::Keys;
 use leanftpd::net::{self, Server};
 use leanftpd::session::Shared;
 use leanftpd::sys;
@@ -111,6 +112,36 @@ fn options() -> Options {
     );
     opts.optopt(
         "",
+        "tls-cert",
+        "PEM certificate (chain) for FTPS: AUTH TLS on every --listen address",
+        "FILE",
+    );
+    opts.optopt(
+        "",
+        "tls-key",
+        "PEM private key of --tls-cert (default: read from the --tls-cert file)",
+        "FILE",
+    );
+    opts.optmulti(
+        "",
+        "tls-listen",
+        "implicit FTPS address (TLS from connect, port 990 style); repeatable",
+        "ADDR",
+    );
+    opts.optopt(
+        "",
+        "tls-required",
+        "login: users-file users must AUTH TLS before USER; all: every session, and PROT P",
+        "login|all",
+    );
+    opts.optopt(
+        "",
+        "tls-session-reuse",
+        "a TLS data connection must resume its control connection's session (default required)",
+        "required|optional",
+    );
+    opts.optopt(
+        "",
         "run-as",
         "when started as root: bind, then run as this user (and group)",
         "USER[:GROUP]",
@@ -172,7 +203,8 @@ fn run() -> Result<(), String> {
     if run_as.is_some() && !sys::is_root() {
         return Err("--run-as needs the server to be started as root".into());
     }
-    let listeners = net::bind(&shared.config.listen)?;
+    let tls_keys = shared.config.tls.as_ref().map(Keys::load).transpose()?;
+    let listeners = net::bind(&shared.config)?;
     // The pid file goes where init scripts want it (/run), which needs root: before the drop.
     let pid_file = matches.opt_str("pid-file").map(PathBuf::from);
     if let Some(path) = &pid_file {
@@ -190,8 +222,8 @@ fn run() -> Result<(), String> {
     log_start(&shared, run_as);
     // The signal handlers are in place before "listening on": a client (or a test) that sees
     // it may send SIGTERM at once.
-    let mut server =
-        Server::new(shared, listeners).map_err(|e| format!("cannot start the event loop: {e}"))?;
+    let mut server = Server::new(shared, listeners, tls_keys)
+        .map_err(|e| format!("cannot start the event loop: {e}"))?;
     for addr in addrs {
         info!("listening on {addr}");
     }
@@ -281,13 +313,7 @@ fn parse_config(matches: &Matches) -> Result<Config, String> {
         addrs if addrs.is_empty() => vec![config::DEFAULT_LISTEN.to_string()],
         addrs => addrs,
     };
-    let listen = listen
-        .iter()
-        .map(|a| {
-            a.parse::<SocketAddr>()
-                .map_err(|_| format!("--listen {a}: want IP:PORT or [IPv6]:PORT"))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+    let listen = addresses(&listen, "listen")?;
     Ok(Config {
         root: PathBuf::from(matches.opt_str("root").unwrap_or_else(|| ".".into())),
         listen,
@@ -322,7 +348,64 @@ fn parse_config(matches: &Matches) -> Result<Config, String> {
             "login-timeout",
             config::DEFAULT_LOGIN_TIMEOUT_SECS,
         )?),
+        tls: parse_tls(matches)?,
     })
+}
+
+fn addresses(texts: &[String], flag: &str) -> Result<Vec<SocketAddr>, String> {
+    texts
+        .iter()
+        .map(|a| {
+            a.parse::<SocketAddr>()
+                .map_err(|_| format!("--{flag} {a}: want IP:PORT or [IPv6]:PORT"))
+        })
+        .collect()
+}
+
+/// The --tls-* flags; the certificate itself is loaded (and checked) by `Keys::load`.
+fn parse_tls(matches: &Matches) -> Result<Option<TlsConfig>, String> {
+    const FLAGS: [&str; 5] = [
+        "tls-cert",
+        "tls-key",
+        "tls-listen",
+        "tls-required",
+        "tls-session-reuse",
+    ];
+    let Some(given) = FLAGS.into_iter().find(|flag| matches.opt_present(flag)) else {
+        return Ok(None);
+    };
+    if !cfg!(feature = "tls") {
+        return Err(format!(
+            "--{given}: this leanftpd was built without TLS (cargo feature `tls`)"
+        ));
+    }
+    let Some(cert) = matches.opt_str("tls-cert").map(PathBuf::from) else {
+        return Err(format!("--{given} needs --tls-cert FILE"));
+    };
+    let required = match matches.opt_str("tls-required").as_deref() {
+        None => TlsRequired::No,
+        Some("login") => TlsRequired::Login,
+        Some("all") => TlsRequired::All,
+        Some(other) => return Err(format!("--tls-required {other}: want login or all")),
+    };
+    let session_reuse_required = match matches.opt_str("tls-session-reuse").as_deref() {
+        None | Some("required") => true,
+        Some("optional") => false,
+        Some(other) => {
+            return Err(format!(
+                "--tls-session-reuse {other}: want required or optional"
+            ))
+        }
+    };
+    Ok(Some(TlsConfig {
+        key: matches
+            .opt_str("tls-key")
+            .map_or_else(|| cert.clone(), PathBuf::from),
+        cert,
+        implicit_listen: addresses(&matches.opt_strs("tls-listen"), "tls-listen")?,
+        required,
+        session_reuse_required,
+    }))
 }
 
 /// A positive whole number flag.

@@ -12,6 +12,7 @@ use mio::net::TcpStream;
 use mio::{Interest, Token};
 
 use super::stream::Stream;
+use super::tls::SessionKeys;
 use super::{is_out_of_resources, Conn, Server};
 use crate::config::{ACCEPT_PAUSE_MS, CONTROL_READS_PER_TURN};
 use crate::reply;
@@ -31,6 +32,10 @@ pub(super) struct Control {
     pub(super) finished: bool,
     /// A call into the session panicked: it is not called again, only closed.
     pub(super) poisoned: bool,
+    /// FTPS: this session's TLS configurations, from its AUTH (or implicit TLS listener) on.
+    pub(super) tls: Option<SessionKeys>,
+    /// AUTH TLS was accepted: the TLS layer goes on once its 234 is out; nothing is read before.
+    start_tls: bool,
 }
 
 impl Server {
@@ -42,8 +47,9 @@ impl Server {
             let Some(Conn::Listener(listener)) = self.conns.get(key) else {
                 return;
             };
-            match listener.accept() {
-                Ok((stream, peer)) => self.admit(stream, peer, now),
+            let implicit_tls = listener.implicit_tls;
+            match listener.socket.accept() {
+                Ok((stream, peer)) => self.admit(stream, peer, implicit_tls, now),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) if is_out_of_resources(&e) => return self.pause_accepting(key, &e, now),
@@ -79,7 +85,9 @@ impl Server {
         }
     }
 
-    fn admit(&mut self, mut stream: TcpStream, peer: SocketAddr, now: Instant) {
+    // Without the `tls` feature no session keys can exist, and the compiler says so.
+    #[cfg_attr(not(feature = "tls"), allow(unreachable_code, unused_variables))]
+    fn admit(&mut self, mut stream: TcpStream, peer: SocketAddr, implicit_tls: bool, now: Instant) {
         let ip = peer.ip().to_canonical();
         let config = &self.shared.config;
         let refusal = if self.sessions >= config.max_clients {
@@ -102,13 +110,28 @@ impl Server {
         // Replies are small and interactive: Nagle would add tens of milliseconds to each.
         let _ = stream.set_nodelay(true);
         let _ = sys::set_oob_inline(stream.as_raw_fd());
-        let mut stream = Stream::Plain(stream);
+        // Implicit FTPS: the session is under TLS before its first byte (the 220 waits in rustls
+        // until the handshake is done).
+        let tls = match (implicit_tls, &self.tls_keys) {
+            (true, Some(keys)) => Some(keys.for_session()),
+            _ => None,
+        };
+        let mut stream = match &tls {
+            None => Stream::plain(stream),
+            Some(keys) => match keys.control() {
+                Ok(layer) => Stream::with_tls(stream, layer),
+                Err(e) => return error!("cannot start TLS for {peer}: {e}"),
+            },
+        };
         let entry = self.conns.vacant_entry();
         let key = entry.key();
         if let Err(e) = stream.register(self.poll.registry(), Token(key), Interest::READABLE) {
             return error!("cannot register {peer}: {e}");
         }
-        let session = Session::new(self.shared.clone(), key, peer, local, now);
+        let mut session = Session::new(self.shared.clone(), key, peer, local, now);
+        if tls.is_some() {
+            session.handle_implicit_tls();
+        }
         entry.insert(Conn::Control(Box::new(Control {
             stream,
             session,
@@ -118,6 +141,8 @@ impl Server {
             writable_interest: false,
             finished: false,
             poisoned: false,
+            tls,
+            start_tls: false,
         })));
         self.sessions += 1;
         *self.sessions_per_ip.entry(ip).or_insert(0) += 1;
@@ -142,7 +167,7 @@ impl Server {
                 // Writing found the client gone: the session asked to close meanwhile.
                 continue;
             }
-            if !control.readable || !control.session.wants_input() {
+            if !control.readable || !control.session.wants_input() || control.start_tls {
                 break;
             }
             if reads == CONTROL_READS_PER_TURN {
@@ -202,12 +227,32 @@ impl Server {
             }
         }
         if control.finished {
-            // What fits in the socket buffer is sent; we do not wait for a slow reader.
+            // What fits in the socket buffer is sent (under TLS, then close_notify); we do not
+            // wait for a slow reader.
+            let _ = control.stream.flush_pending();
+            let _ = control.stream.shutdown();
             self.timers.set(key, None);
             self.to_close.push(key);
             return false;
         }
-        let pending = !control.session.output().is_empty();
+        if control.start_tls && control.session.output().is_empty() {
+            if let Err(e) = self.start_tls(key) {
+                error!("[#{key}] cannot start TLS: {e}");
+                self.to_close.push(key);
+                return false;
+            }
+            return true;
+        }
+        // Records the TLS layer could not send yet count as pending output too.
+        let sent = match control.stream.flush_pending() {
+            Ok(sent) => sent,
+            Err(e) => {
+                debug!("[#{key}] control connection error: {e}");
+                self.with_session(key, Session::handle_hangup);
+                return true;
+            }
+        };
+        let pending = !control.session.output().is_empty() || !sent;
         if pending != control.writable_interest {
             let interest = if pending {
                 Interest::READABLE | Interest::WRITABLE
@@ -229,6 +274,26 @@ impl Server {
             self.with_session(key, |session| session.handle_input(&[], now));
         }
         true
+    }
+
+    /// The 234 of AUTH TLS is out: put the TLS layer on, so the client's handshake (the next
+    /// bytes it sends) goes to rustls.
+    #[cfg_attr(not(feature = "tls"), allow(unreachable_code, unused_variables))]
+    fn start_tls(&mut self, key: usize) -> io::Result<()> {
+        let keys = self
+            .tls_keys
+            .as_ref()
+            .ok_or_else(|| io::Error::other("no certificate loaded"))?
+            .for_session();
+        let layer = keys.control()?;
+        let Some(control) = self.control(key) else {
+            return Ok(());
+        };
+        control.stream.start_tls(layer);
+        control.tls = Some(keys);
+        control.start_tls = false;
+        self.with_session(key, Session::handle_tls_started);
+        Ok(())
     }
 
     fn run_actions(&mut self, key: usize, now: Instant) {
@@ -254,6 +319,11 @@ impl Server {
                     connect_to: None,
                 } => self.start_passive_transfer(key, *job, now),
                 Action::CloseData => self.close_data(key),
+                Action::StartTls => {
+                    if let Some(control) = self.control(key) {
+                        control.start_tls = true;
+                    }
+                }
                 // flush() closes the connection after sending what it can.
                 Action::Close => {
                     if let Some(control) = self.control(key) {

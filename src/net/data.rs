@@ -164,7 +164,21 @@ impl Server {
         job: Option<Job>,
         state: DataState,
     ) -> Option<usize> {
-        let mut stream = Stream::Plain(stream);
+        // PROT P: the data connection is TLS too, under the control connection's session
+        // store, and its handshake starts at once (before the transfer command, if need be).
+        let protected = self
+            .with_session(owner, |session| session.protects_data())
+            .unwrap_or(false);
+        let mut stream = match self.control(owner).and_then(|control| control.tls.as_ref()) {
+            Some(keys) if protected => match keys.data() {
+                Ok(layer) => Stream::with_tls(stream, layer),
+                Err(e) => {
+                    error!("[#{owner}] cannot start TLS on a data connection: {e}");
+                    return None;
+                }
+            },
+            _ => Stream::plain(stream),
+        };
         let entry = self.conns.vacant_entry();
         let key = entry.key();
         let interest = Interest::READABLE | Interest::WRITABLE;
@@ -246,8 +260,28 @@ impl Server {
             return;
         };
         if data.state == DataState::Handshaking {
-            if data.stream.is_handshaking() {
-                return;
+            match data.stream.handshake() {
+                Ok(true) => {}
+                Ok(false) => return,
+                Err(e) => {
+                    debug!("[#{owner}] data connection handshake failed: {e}");
+                    self.remove_data(owner, key);
+                    let error = TransferError::Network(e);
+                    return self.session_event(owner, DataEvent::Failed(error), now);
+                }
+            }
+            // SECURITY: a data connection that did not resume its control connection's TLS
+            // session may come from someone else (RFC 4217 10.2): refused, by default.
+            let reuse_required = self
+                .shared
+                .config
+                .tls
+                .as_ref()
+                .map(|tls| tls.session_reuse_required);
+            if data.stream.is_fresh_tls() && reuse_required == Some(true) {
+                warn!("[#{owner}] data connection refused: it did not resume the TLS session");
+                self.remove_data(owner, key);
+                return self.session_event(owner, DataEvent::TlsNotResumed, now);
             }
             let next = if data.job.is_some() {
                 DataState::Transferring

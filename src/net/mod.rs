@@ -20,6 +20,11 @@ mod control;
 mod data;
 pub mod stream;
 mod timer;
+#[cfg(feature = "tls")]
+pub mod tls;
+#[cfg(not(feature = "tls"))]
+#[path = "no_tls.rs"]
+pub mod tls;
 
 use std::collections::{HashMap, VecDeque};
 use std::io;
@@ -36,7 +41,9 @@ use mio::{Events, Interest, Poll, Token};
 use slab::Slab;
 
 use crate::auth::Users;
-use crate::config::{CONTROL_READ_BYTES, EVENTS_CAPACITY, SHUTDOWN_FLUSH_MS, SHUTDOWN_GRACE_MS};
+use crate::config::{
+    Config, CONTROL_READ_BYTES, EVENTS_CAPACITY, SHUTDOWN_FLUSH_MS, SHUTDOWN_GRACE_MS,
+};
 use crate::reply;
 use crate::session::{Session, Shared};
 use crate::sys;
@@ -44,12 +51,13 @@ use crate::sys;
 use control::Control;
 use data::{DataConn, Passive};
 use timer::Timers;
+use tls::Keys;
 
 /// The signal pipe's token: never a slab key.
 const SIGNAL: Token = Token(usize::MAX);
 
 enum Conn {
-    Listener(TcpListener),
+    Listener(Listener),
     Control(Box<Control>),
     Passive(Box<Passive>),
     Data(Box<DataConn>),
@@ -78,6 +86,21 @@ pub struct Server {
     /// SIGTERM came: no more accepting; the loop ends when the last session has closed, or at
     /// this instant whatever the sessions are doing.
     stop_deadline: Option<Instant>,
+    /// The certificate, when FTPS is configured (reloaded at SIGHUP).
+    tls_keys: Option<Keys>,
+}
+
+/// A socket accepting control connections.
+pub struct Listener {
+    socket: TcpListener,
+    /// Implicit FTPS (--tls-listen): the TLS handshake starts at connect.
+    implicit_tls: bool,
+}
+
+impl Listener {
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.socket.local_addr()
+    }
 }
 
 /// What the signals received ask for.
@@ -87,17 +110,31 @@ struct Signals {
     reload: bool,
 }
 
-/// Binds every --listen address; kept apart from the loop so that inherited sockets (inetd,
-/// systemd) can later enter the same way.
-pub fn bind(addrs: &[SocketAddr]) -> Result<Vec<TcpListener>, String> {
+/// Binds every --listen address, then every --tls-listen one; kept apart from the loop so that
+/// inherited sockets (inetd, systemd) can later enter the same way.
+pub fn bind(config: &Config) -> Result<Vec<Listener>, String> {
+    let implicit = config.tls.iter().flat_map(|tls| &tls.implicit_listen);
+    let addrs = config.listen.iter().map(|addr| (addr, false));
     addrs
-        .iter()
-        .map(|&addr| sys::bind_listener(addr).map_err(|e| format!("cannot listen on {addr}: {e}")))
+        .chain(implicit.map(|addr| (addr, true)))
+        .map(|(&addr, implicit_tls)| {
+            let socket =
+                sys::bind_listener(addr).map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+            Ok(Listener {
+                socket,
+                implicit_tls,
+            })
+        })
         .collect()
 }
 
 impl Server {
-    pub fn new(shared: Shared, listeners: Vec<TcpListener>) -> io::Result<Server> {
+    /// `tls_keys` is the loaded certificate, present exactly when `shared.config.tls` is.
+    pub fn new(
+        shared: Shared,
+        listeners: Vec<Listener>,
+        tls_keys: Option<Keys>,
+    ) -> io::Result<Server> {
         let poll = Poll::new()?;
         let signals = sys::signal_pipe(&[libc::SIGTERM, libc::SIGINT, libc::SIGHUP])?;
         poll.registry().register(
@@ -108,8 +145,11 @@ impl Server {
         let mut conns = Slab::new();
         for mut listener in listeners {
             let entry = conns.vacant_entry();
-            poll.registry()
-                .register(&mut listener, Token(entry.key()), Interest::READABLE)?;
+            poll.registry().register(
+                &mut listener.socket,
+                Token(entry.key()),
+                Interest::READABLE,
+            )?;
             entry.insert(Conn::Listener(listener));
         }
         let passive_ports = shared
@@ -131,6 +171,7 @@ impl Server {
             signals,
             read_buf: vec![0; CONTROL_READ_BYTES].into_boxed_slice(),
             stop_deadline: None,
+            tls_keys,
         })
     }
 
@@ -174,6 +215,7 @@ impl Server {
                     let signals = self.read_signals();
                     if signals.reload {
                         self.reload_users();
+                        self.reload_tls_keys();
                     }
                     if signals.stop && self.stop_deadline.is_some() {
                         // A second SIGTERM: the operator does not want to wait.
@@ -327,6 +369,25 @@ impl Server {
         }
     }
 
+    /// SIGHUP: read the certificate and key again (a renewed certificate needs no restart).
+    /// Sessions already protected keep the keys they started with; a pair that does not load
+    /// leaves the old one in use.
+    fn reload_tls_keys(&mut self) {
+        let Some(tls) = &self.shared.config.tls else {
+            return;
+        };
+        match Keys::load(tls) {
+            Ok(keys) => {
+                info!(
+                    "SIGHUP: reloaded the TLS certificate {}",
+                    tls.cert.display()
+                );
+                self.tls_keys = Some(keys);
+            }
+            Err(e) => error!("SIGHUP: {e}; keeping the certificate loaded before"),
+        }
+    }
+
     /// SIGTERM/SIGINT: stop accepting and tell every session; a running upload gets a short
     /// grace to finish. The loop ends when the last session has closed, or at `stop_deadline`.
     fn begin_stop(&mut self, now: Instant) {
@@ -340,7 +401,7 @@ impl Server {
             match self.conns.get(key) {
                 Some(Conn::Listener(_)) => {
                     if let Conn::Listener(mut listener) = self.conns.remove(key) {
-                        let _ = self.poll.registry().deregister(&mut listener);
+                        let _ = self.poll.registry().deregister(&mut listener.socket);
                     }
                 }
                 Some(Conn::Control(_)) => {

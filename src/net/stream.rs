@@ -1,7 +1,8 @@
 //! The stream seam: every control and data connection is a `Stream`, so the loop never names a
-//! socket type. Today there is one kind, `Plain` (TCP); FTPS adds a `Tls` variant here and
-//! nothing else in the loop changes. Zero-copy (sendfile, splice) is a capability of the plain
-//! stream only: any other kind answers `Unsupported` and the transfer tasks copy instead.
+//! socket type. A stream is a TCP socket, plain or under a TLS layer (FTPS: tls.rs), which AUTH
+//! TLS adds to a control connection that started plain. Zero-copy (sendfile, splice) is a
+//! capability of the plain stream only: under TLS it answers `Unsupported` and the transfer
+//! tasks copy through rustls instead, in bounded steps.
 //!
 //! Must not: parse FTP or decide anything about a session; it moves bytes and reports readiness.
 
@@ -13,10 +14,12 @@ use std::os::fd::{AsRawFd, BorrowedFd};
 use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
 
+use super::tls::TlsLayer;
 use crate::transfer::DataStream;
 
-pub enum Stream {
-    Plain(TcpStream),
+pub struct Stream {
+    tcp: TcpStream,
+    tls: Option<Box<TlsLayer>>,
 }
 
 /// Where a stream's close stands: a TLS close_notify may need more than one turn to go out.
@@ -28,56 +31,83 @@ pub enum Shutdown {
 }
 
 impl Stream {
+    pub fn plain(tcp: TcpStream) -> Stream {
+        Stream { tcp, tls: None }
+    }
+
+    pub fn with_tls(tcp: TcpStream, tls: Box<TlsLayer>) -> Stream {
+        Stream {
+            tcp,
+            tls: Some(tls),
+        }
+    }
+
+    /// AUTH TLS: from now on every byte goes through `tls`.
+    pub fn start_tls(&mut self, tls: Box<TlsLayer>) {
+        self.tls = Some(tls);
+    }
+
+    pub fn is_tls(&self) -> bool {
+        self.tls.is_some()
+    }
+
     pub fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self {
-            Stream::Plain(tcp) => tcp.read(buf),
+        match &mut self.tls {
+            None => self.tcp.read(buf),
+            Some(tls) => tls.read(&mut self.tcp, buf),
         }
     }
 
     pub fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self {
-            Stream::Plain(tcp) => tcp.write(buf),
+        match &mut self.tls {
+            None => self.tcp.write(buf),
+            Some(tls) => tls.write(&mut self.tcp, buf),
         }
     }
 
-    /// Sends what the stream itself still holds (a TLS record, say); true once nothing is left.
+    /// Sends what the stream itself still holds (TLS records); true once nothing is left.
     /// A plain stream holds nothing.
     pub fn flush_pending(&mut self) -> io::Result<bool> {
-        match self {
-            Stream::Plain(_) => Ok(true),
+        match &mut self.tls {
+            None => Ok(true),
+            Some(tls) => tls.flush_pending(&mut self.tcp),
         }
     }
 
-    /// Starts or continues an orderly close. A plain stream has nothing to say first: dropping
-    /// it sends the FIN.
+    /// Runs a TLS handshake as far as the socket allows; true once it is done (at once for a
+    /// plain stream).
+    pub fn handshake(&mut self) -> io::Result<bool> {
+        match &mut self.tls {
+            None => Ok(true),
+            Some(tls) => tls.handshake(&mut self.tcp),
+        }
+    }
+
+    /// A TLS stream whose handshake made a new session instead of resuming a stored one.
+    pub fn is_fresh_tls(&self) -> bool {
+        self.tls.as_ref().is_some_and(|tls| !tls.resumed())
+    }
+
+    /// Starts or continues an orderly close (TLS: close_notify). A plain stream has nothing to
+    /// say first: dropping it sends the FIN.
     pub fn shutdown(&mut self) -> io::Result<Shutdown> {
-        match self {
-            Stream::Plain(_) => Ok(Shutdown::Done),
+        match &mut self.tls {
+            None => Ok(Shutdown::Done),
+            Some(tls) => tls.shutdown(&mut self.tcp),
         }
     }
 
-    /// True while a handshake is still running (never for plain streams).
+    /// True while a TLS handshake is still running.
     pub fn is_handshaking(&self) -> bool {
-        match self {
-            Stream::Plain(_) => false,
-        }
+        self.tls.as_ref().is_some_and(|tls| tls.is_handshaking())
     }
 
     pub fn tcp(&self) -> &TcpStream {
-        match self {
-            Stream::Plain(tcp) => tcp,
-        }
+        &self.tcp
     }
 
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.tcp().local_addr()
-    }
-
-    /// The socket the loop registers: every kind of stream rides on one TCP connection.
-    fn source(&mut self) -> &mut TcpStream {
-        match self {
-            Stream::Plain(tcp) => tcp,
-        }
+        self.tcp.local_addr()
     }
 
     pub fn register(
@@ -86,7 +116,7 @@ impl Stream {
         token: Token,
         interest: Interest,
     ) -> io::Result<()> {
-        registry.register(self.source(), token, interest)
+        registry.register(&mut self.tcp, token, interest)
     }
 
     pub fn reregister(
@@ -95,11 +125,11 @@ impl Stream {
         token: Token,
         interest: Interest,
     ) -> io::Result<()> {
-        registry.reregister(self.source(), token, interest)
+        registry.reregister(&mut self.tcp, token, interest)
     }
 
     pub fn deregister(&mut self, registry: &Registry) {
-        let _ = registry.deregister(self.source());
+        let _ = registry.deregister(&mut self.tcp);
     }
 }
 
@@ -114,21 +144,21 @@ impl DataStream for Stream {
     }
 
     fn send_file(&mut self, file: &File, offset: &mut u64, len: usize) -> io::Result<usize> {
-        match self {
-            Stream::Plain(tcp) => {
-                let socket = tcp.as_raw_fd();
-                // try_io tells mio when we hit WouldBlock, so readiness is re-armed correctly.
-                tcp.try_io(|| crate::sys::sendfile(socket, file.as_raw_fd(), offset, len))
-            }
+        if self.tls.is_some() {
+            return Err(io::ErrorKind::Unsupported.into());
         }
+        let socket = self.tcp.as_raw_fd();
+        // try_io tells mio when we hit WouldBlock, so readiness is re-armed correctly.
+        self.tcp
+            .try_io(|| crate::sys::sendfile(socket, file.as_raw_fd(), offset, len))
     }
 
     fn splice_to(&mut self, pipe: BorrowedFd<'_>, len: usize) -> io::Result<usize> {
-        match self {
-            Stream::Plain(tcp) => {
-                let socket = tcp.as_raw_fd();
-                tcp.try_io(|| crate::sys::splice(socket, pipe.as_raw_fd(), len))
-            }
+        if self.tls.is_some() {
+            return Err(io::ErrorKind::Unsupported.into());
         }
+        let socket = self.tcp.as_raw_fd();
+        self.tcp
+            .try_io(|| crate::sys::splice(socket, pipe.as_raw_fd(), len))
     }
 }

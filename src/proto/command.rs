@@ -79,6 +79,14 @@ pub enum Command<'a> {
         path: &'a [u8],
     },
     Allo,
+    /// RFC 4217 AUTH: the security mechanism, e.g. `TLS` (any case, not yet checked).
+    Auth(&'a [u8]),
+    /// RFC 4217 PBSZ: the protection buffer size (0 for TLS).
+    Pbsz,
+    /// RFC 4217 PROT: the data channel protection level, one letter in upper case.
+    Prot(u8),
+    /// RFC 4217 CCC: clear the control channel (refused).
+    Ccc,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -195,6 +203,10 @@ impl Command<'_> {
             Command::SiteHelp => row!(SITE_VERBS, "HELP"),
             Command::SiteChmod { .. } => row!(SITE_VERBS, "CHMOD"),
             Command::Allo => row!(VERBS, "ALLO"),
+            Command::Auth(_) => row!(VERBS, "AUTH"),
+            Command::Pbsz => row!(VERBS, "PBSZ"),
+            Command::Prot(_) => row!(VERBS, "PROT"),
+            Command::Ccc => row!(VERBS, "CCC"),
         }
     }
 }
@@ -589,11 +601,20 @@ mod tests {
             (b"MFMT 2024010112000 f", Err(Syntax)),
             (b"MFMT 20240101120000", Err(Syntax)),
             (b"MFMT 20240101120000. f", Err(Syntax)),
-            // Known verbs we do not run: 502 rather than 500 (AUTH: no TLS yet).
+            // Known verbs we do not run: 502 rather than 500.
             (b"SMNT /", Err(NotImplemented)),
             (b"REIN", Err(NotImplemented)),
             (b"LPRT 4,4,1,2,3,4,2,1,1", Err(NotImplemented)),
-            (b"AUTH TLS", Err(NotImplemented)),
+            // RFC 4217: the mechanism and level are checked by the session; the grammar here.
+            (b"auth tls", Ok(Command::Auth(b"tls"))),
+            (b"AUTH", Err(Syntax)),
+            (b"PBSZ 0", Ok(Command::Pbsz)),
+            (b"PBSZ", Err(Syntax)),
+            (b"PBSZ x", Err(Syntax)),
+            (b"PROT p", Ok(Command::Prot(b'P'))),
+            (b"PROT", Err(Syntax)),
+            (b"PROT PP", Err(Unsupported)),
+            (b"CCC", Ok(Command::Ccc)),
             (b"", Err(Unknown)),
             (b" NOOP", Err(Unknown)),
             (b"FOOBAR", Err(Unknown)),

@@ -27,6 +27,8 @@ pub const TRANSFER_COMPLETE: u16 = 226;
 pub const PASSIVE: u16 = 227;
 pub const EXTENDED_PASSIVE: u16 = 229;
 pub const LOGGED_IN: u16 = 230;
+/// RFC 4217: AUTH accepted; the handshake follows.
+pub const AUTH_OK: u16 = 234;
 pub const FILE_ACTION_OK: u16 = 250;
 pub const PATH_CREATED: u16 = 257;
 pub const NEED_PASSWORD: u16 = 331;
@@ -41,8 +43,16 @@ pub const BAD_ARGUMENT: u16 = 501;
 pub const NOT_IMPLEMENTED: u16 = 502;
 pub const BAD_SEQUENCE: u16 = 503;
 pub const PARAMETER_NOT_IMPLEMENTED: u16 = 504;
+/// RFC 4217: the data connection must be protected first (PROT P).
+pub const DATA_PROTECTION_REQUIRED: u16 = 521;
+/// RFC 2428 EPSV/EPRT protocol refused; RFC 4217 (as vsftpd uses it): the data connection's
+/// TLS session is not acceptable.
 pub const BAD_NETWORK_PROTOCOL: u16 = 522;
 pub const NOT_LOGGED_IN: u16 = 530;
+/// RFC 2228: the request is denied for policy reasons (PROT C under --tls-required all, CCC).
+pub const POLICY_DENIED: u16 = 534;
+/// RFC 2228: the protection level is not supported (PROT S, PROT E).
+pub const PROTECTION_NOT_SUPPORTED: u16 = 536;
 pub const FILE_UNAVAILABLE: u16 = 550;
 pub const EXCEEDED_STORAGE: u16 = 552;
 pub const BAD_FILE_NAME: u16 = 553;

@@ -42,6 +42,8 @@ pub enum Feat {
     Line(&'static str),
     /// The MLST line, which names the session's selected facts (`Facts::feat_line`).
     Facts,
+    /// A fixed line for FTPS (RFC 4217 6), only when the server has a certificate.
+    Tls(&'static str),
 }
 
 impl Verb {
@@ -78,6 +80,14 @@ impl Verb {
         }
     }
 
+    /// A FEAT line announced only when TLS is configured.
+    const fn feat_tls(self, line: &'static str) -> Verb {
+        Verb {
+            feat: Feat::Tls(line),
+            ..self
+        }
+    }
+
     const fn feat_facts(self) -> Verb {
         Verb {
             feat: Feat::Facts,
@@ -103,6 +113,11 @@ pub const VERBS: &[Verb] = &[
     Verb::new("ACCT", |_| Ok(Command::Acct)),
     Verb::new("ALLO", |_| Ok(Command::Allo)),
     Verb::new("APPE", |arg| Ok(Command::Appe(path(arg)?))).write(),
+    // RFC 4217: AUTH, CCC, PBSZ and PROT run before login (the login is what they protect).
+    Verb::new("AUTH", |arg| Ok(Command::Auth(required(trim(arg))?)))
+        .before_login()
+        .feat_tls("AUTH TLS"),
+    Verb::new("CCC", |_| Ok(Command::Ccc)).before_login(),
     Verb::new("CDUP", |_| Ok(Command::Cdup)),
     Verb::new("CLNT", |_| Ok(Command::Clnt)).feat("CLNT"),
     Verb::new("CWD", |arg| Ok(Command::Cwd(path(arg)?))),
@@ -131,7 +146,20 @@ pub const VERBS: &[Verb] = &[
     // An empty password is a valid password (anonymous clients often send none).
     Verb::new("PASS", |arg| Ok(Command::Pass(arg))).before_login(),
     Verb::new("PASV", |_| Ok(Command::Pasv)).feat("PASV"),
+    Verb::new("PBSZ", |arg| {
+        decimal(trim(arg)).ok_or(ParseError::Syntax)?;
+        Ok(Command::Pbsz)
+    })
+    .before_login()
+    .feat_tls("PBSZ"),
     Verb::new("PORT", |arg| Ok(Command::Port(port(trim(arg))?))),
+    // One letter (C, S, E, P); the session answers each level.
+    Verb::new("PROT", |arg| match required(trim(arg))? {
+        [level] => Ok(Command::Prot(level.to_ascii_uppercase())),
+        _ => Err(ParseError::Unsupported),
+    })
+    .before_login()
+    .feat_tls("PROT"),
     Verb::new("PWD", |_| Ok(Command::Pwd)),
     Verb::new("QUIT", |_| Ok(Command::Quit)).before_login(),
     Verb::new("REST", |arg| {
@@ -171,11 +199,10 @@ pub const SITE_VERBS: &[Verb] = &[
 ];
 
 /// Verbs from RFC 959 and its extensions that this server knows of but does not run: 502 rather
-/// than 500, so a client learns the verb exists (AUTH, PBSZ, PROT: no TLS yet).
+/// than 500, so a client learns the verb exists.
 pub const NOT_IMPLEMENTED: &[&str] = &[
-    "ADAT", "AUTH", "CCC", "CONF", "ENC", "HOST", "LANG", "LPRT", "LPSV", "MAIL", "MIC", "MLFL",
-    "MRCP", "MRSQ", "MSAM", "MSND", "MSOM", "PBSZ", "PROT", "REIN", "SMNT", "XRCP", "XRSQ", "XSEM",
-    "XSEN",
+    "ADAT", "CONF", "ENC", "HOST", "LANG", "LPRT", "LPSV", "MAIL", "MIC", "MLFL", "MRCP", "MRSQ",
+    "MSAM", "MSND", "MSOM", "REIN", "SMNT", "XRCP", "XRSQ", "XSEM", "XSEN",
 ];
 
 /// FEAT lines that belong to no verb: RFC 3659 6, path names are Unix-like and `/`-separated.
@@ -267,13 +294,15 @@ pub fn help_lines() -> Vec<String> {
 }
 
 /// The body of the FEAT reply (RFC 2389 3.2): one feature a line, each after a space, sorted.
-/// `mlst` is the session's MLST line (`Facts::feat_line`, which brings its own space).
-pub fn feat_lines(mlst: &str) -> Vec<String> {
+/// `mlst` is the session's MLST line (`Facts::feat_line`, which brings its own space); `tls`
+/// says whether the FTPS lines belong in it.
+pub fn feat_lines(mlst: &str, tls: bool) -> Vec<String> {
     let mut lines: Vec<String> = VERBS
         .iter()
         .filter_map(|verb| match verb.feat {
             Feat::None => None,
-            Feat::Line(line) => Some(format!(" {line}")),
+            Feat::Tls(_) if !tls => None,
+            Feat::Line(line) | Feat::Tls(line) => Some(format!(" {line}")),
             Feat::Facts => Some(mlst.to_string()),
         })
         .chain(FEATURES.iter().map(|line| format!(" {line}")))
@@ -353,7 +382,10 @@ mod tests {
         // RFC 2577 and the README: only what a client needs to log in and to learn the server.
         assert_eq!(
             before_login,
-            ["FEAT", "HELP", "NOOP", "OPTS", "PASS", "QUIT", "SYST", "USER"]
+            [
+                "AUTH", "CCC", "FEAT", "HELP", "NOOP", "OPTS", "PASS", "PBSZ", "PROT", "QUIT",
+                "SYST", "USER"
+            ]
         );
         let write: Vec<&str> = VERBS.iter().filter(|v| v.write).map(|v| v.name).collect();
         assert_eq!(
@@ -370,13 +402,15 @@ mod tests {
         assert_eq!(
             help_lines(),
             [
-                " ABOR ACCT ALLO APPE CDUP CLNT CWD  DELE EPRT EPSV FEAT HELP LIST MDTM MFMT MKD",
-                " MLSD MLST MODE NLST NOOP OPTS PASS PASV PORT PWD  QUIT REST RETR RMD  RNFR RNTO",
-                " SITE SIZE STAT STOR STOU STRU SYST TYPE USER XCUP XCWD XMKD XPWD XRMD",
+                " ABOR ACCT ALLO APPE AUTH CCC  CDUP CLNT CWD  DELE EPRT EPSV FEAT HELP LIST MDTM",
+                " MFMT MKD  MLSD MLST MODE NLST NOOP OPTS PASS PASV PBSZ PORT PROT PWD  QUIT REST",
+                " RETR RMD  RNFR RNTO SITE SIZE STAT STOR STOU STRU SYST TYPE USER XCUP XCWD XMKD",
+                " XPWD XRMD",
             ]
         );
+        let plain = feat_lines(" MLST type*;size;", false);
         assert_eq!(
-            feat_lines(" MLST type*;size;"),
+            plain,
             [
                 " CLNT",
                 " EPRT",
@@ -391,5 +425,9 @@ mod tests {
                 " UTF8",
             ]
         );
+        // RFC 4217 6: with a certificate, FEAT announces AUTH TLS, PBSZ and PROT too.
+        let mut tls = feat_lines(" MLST type*;size;", true);
+        tls.retain(|line| !plain.contains(line));
+        assert_eq!(tls, [" AUTH TLS", " PBSZ", " PROT"]);
     }
 }

@@ -118,11 +118,19 @@ impl Session {
     }
 
     /// PASV/EPSV or PORT/EPRT came first (RFC 959: else 425).
+    /// Under --tls-required all, PROT P came too (else 521).
     pub(super) fn has_data_connection(&mut self) -> bool {
-        if matches!(self.data, Data::Passive { .. } | Data::Active(_)) {
-            return true;
+        if self.data_needs_tls() {
+            return false;
         }
-        self.reply(reply::CANT_OPEN_DATA, "Use PORT, EPRT, PASV or EPSV first.");
+        match self.data {
+            Data::Passive { .. } | Data::Active(_) => return true,
+            Data::Refused => {
+                self.set_data_state(Data::None);
+                self.reply(reply::BAD_NETWORK_PROTOCOL, super::tls::TLS_NOT_RESUMED);
+            }
+            _ => self.reply(reply::CANT_OPEN_DATA, "Use PORT, EPRT, PASV or EPSV first."),
+        }
         false
     }
 
@@ -202,5 +210,6 @@ fn data_name(data: &Data) -> &'static str {
         Data::Passive { .. } => "passive",
         Data::Active(_) => "active",
         Data::Transferring(_) => "transferring",
+        Data::Refused => "refused",
     }
 }

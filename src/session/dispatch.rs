@@ -60,6 +60,12 @@ impl Session {
                 }
                 Err(e) => self.reply_parse_error(e, line),
             }
+            if self.tls.starting {
+                // AUTH TLS: SECURITY: what was pipelined behind it came in the clear, before
+                // the handshake; it is dropped, never run (STARTTLS command injection).
+                framer = LineFramer::default();
+                break;
+            }
             framer.consume_line();
         }
         self.framer = framer;
@@ -111,6 +117,10 @@ impl Session {
             Command::Syst => self.reply(reply::SYSTEM_TYPE, "UNIX Type: L8"),
             Command::Noop => self.reply(reply::OK, "NOOP ok."),
             Command::Help(_) => self.help(),
+            Command::Auth(mechanism) => self.auth(mechanism),
+            Command::Pbsz => self.pbsz(),
+            Command::Prot(level) => self.prot(level),
+            Command::Ccc => self.ccc(),
             // SECURITY: the permission gate: read-only users may not change anything.
             cmd if is_write(&cmd) && !self.writable() => {
                 self.reply(reply::FILE_UNAVAILABLE, "Permission denied.")
@@ -168,6 +178,10 @@ impl Session {
             Command::Quit
             | Command::User(_)
             | Command::Pass(_)
+            | Command::Auth(_)
+            | Command::Pbsz
+            | Command::Prot(_)
+            | Command::Ccc
             | Command::Feat
             | Command::Opts(_)
             | Command::Syst
@@ -179,7 +193,7 @@ impl Session {
     // ---- simple commands ----------------------------------------------------------------
 
     pub(super) fn feat(&mut self) {
-        let lines = verb::feat_lines(&self.facts.feat_line());
+        let lines = verb::feat_lines(&self.facts.feat_line(), self.shared.config.tls.is_some());
         self.reply_multi(reply::SYSTEM_STATUS, "Features:", &lines, "End");
     }
 

@@ -25,6 +25,9 @@ impl Session {
             return;
         }
         let anonymous = auth::is_anonymous_name(name) && self.shared.anonymous_jail.is_some();
+        if self.login_needs_tls(anonymous) {
+            return;
+        }
         self.set_login_state(Login::AwaitPass { user: name.into() });
         if anonymous {
             self.reply(

@@ -45,6 +45,9 @@ mod login;
 mod replies;
 #[cfg(test)]
 mod tests;
+mod tls;
+
+use tls::Protection;
 
 /// What every session shares: the configuration, the users, the anonymous root, the wall clock.
 pub struct Shared {
@@ -91,6 +94,9 @@ pub enum Action {
     },
     /// Drop the data connection or passive listener and whatever runs on it.
     CloseData,
+    /// AUTH TLS: once the 234 is sent, put the TLS layer on the control connection and call
+    /// `handle_tls_started`; read nothing before.
+    StartTls,
     /// Send what output is pending, then close the control connection.
     Close,
 }
@@ -108,6 +114,9 @@ pub enum DataEvent {
     ConnectFailed(io::Error),
     /// The transfer failed part way.
     Failed(TransferError),
+    /// A TLS data connection made a new TLS session instead of resuming the control
+    /// connection's, and --tls-session-reuse requires it: it was closed.
+    TlsNotResumed,
 }
 
 /// USER/PASS, RFC 959 5.4: the login sequence.
@@ -136,6 +145,9 @@ enum Data {
     Active(SocketAddr),
     /// A transfer is running (or waiting for its connection).
     Transferring(Running),
+    /// The passive data connection was refused (`DataEvent::TlsNotResumed`) before a transfer
+    /// command came: that command gets 522.
+    Refused,
 }
 
 struct Running {
@@ -219,6 +231,8 @@ pub struct Session {
     lifecycle: Lifecycle,
     /// The client closed the control connection: nothing is said any more.
     hung_up: bool,
+    /// RFC 4217: AUTH, PBSZ, PROT.
+    tls: Protection,
 }
 
 impl Session {
@@ -254,6 +268,7 @@ impl Session {
             login_delay: None,
             lifecycle: Lifecycle::Open,
             hung_up: false,
+            tls: Protection::default(),
         };
         session.reply(reply::READY, "leanftpd ready.");
         session
@@ -356,10 +371,16 @@ impl Session {
 
     /// News of the data connection of the running transfer.
     pub fn handle_data_event(&mut self, event: DataEvent, now: Instant) {
-        if let (Data::Passive { connected, .. }, DataEvent::Connected) = (&mut self.data, &event) {
-            // The client connected before sending its transfer command.
-            *connected = true;
-            return;
+        match (&mut self.data, &event) {
+            (Data::Passive { connected, .. }, DataEvent::Connected) => {
+                // The client connected before sending its transfer command.
+                *connected = true;
+                return;
+            }
+            (Data::Passive { .. }, DataEvent::TlsNotResumed) => {
+                return self.set_data_state(Data::Refused);
+            }
+            _ => {}
         }
         let data_timeout = self.shared.config.data_timeout;
         let Data::Transferring(running) = &mut self.data else {
@@ -385,16 +406,21 @@ impl Session {
             }
             DataEvent::Failed(TransferError::Network(e)) => {
                 debug!("[#{}] data connection broke: {e}", self.id);
-                self.end_transfer(
-                    now,
-                    reply::TRANSFER_ABORTED,
-                    "Connection closed; transfer aborted.",
-                );
+                // Only TLS tells a truncated stream from a whole one: a FIN without close_notify.
+                let text = if e.kind() == io::ErrorKind::UnexpectedEof {
+                    "Data connection closed without TLS close_notify: possibly truncated."
+                } else {
+                    "Connection closed; transfer aborted."
+                };
+                self.end_transfer(now, reply::TRANSFER_ABORTED, text);
             }
             DataEvent::Failed(TransferError::Disk(e)) => {
                 let (code, text) = reply::for_io_error(&e);
                 warn!("[#{}] transfer failed on the file: {e}", self.id);
                 self.end_transfer(now, code, text);
+            }
+            DataEvent::TlsNotResumed => {
+                self.end_transfer(now, reply::BAD_NETWORK_PROTOCOL, tls::TLS_NOT_RESUMED)
             }
         }
     }
@@ -549,6 +575,7 @@ impl Session {
     /// the transfer to end, the client is not reading its replies, or the session is closing.
     pub fn wants_input(&self) -> bool {
         self.lifecycle == Lifecycle::Open
+            && !self.tls.starting
             && self.login_delay.is_none()
             && self.stat_listing.is_none()
             && !self.framer.has_line()

@@ -1,6 +1,7 @@
 //! Session transcripts with a virtual clock: bytes in, exact replies and actions out.
 
 use super::*;
+use crate::config::{TlsConfig, TlsRequired};
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -25,7 +26,26 @@ impl Drop for Root {
 }
 
 fn session(root: &Root, writable: bool, now: Instant) -> Session {
+    session_with(root, writable, None, now)
+}
+
+/// A session on a server with FTPS configured, at `required`.
+fn tls_session(root: &Root, required: TlsRequired, now: Instant) -> Session {
+    let tls = TlsConfig {
+        cert: "cert.pem".into(),
+        key: "cert.pem".into(),
+        implicit_listen: Vec::new(),
+        required,
+        session_reuse_required: true,
+    };
+    let mut s = session_with(root, false, Some(tls), now);
+    take_output(&mut s);
+    s
+}
+
+fn session_with(root: &Root, writable: bool, tls: Option<TlsConfig>, now: Instant) -> Session {
     let mut config = Config::anonymous(&root.0);
+    config.tls = tls;
     config.writable = writable;
     config.idle_timeout = Duration::from_secs(60);
     config.data_timeout = Duration::from_secs(10);
@@ -527,6 +547,7 @@ fn action_names(s: &mut Session) -> Vec<&'static str> {
             Action::Transfer { .. } => "transfer",
             Action::CloseData => "close-data",
             Action::Close => "close",
+            Action::StartTls => "start-tls",
         })
         .collect()
 }
@@ -768,4 +789,189 @@ fn stat_of_a_big_directory_streams_with_bounded_output() {
     assert_eq!(lines[2001], " (stopped after 2000 entries: use LIST)");
     assert_eq!(lines[2002], "213 End of status.");
     assert_eq!(lines[2003], "200 NOOP ok.");
+}
+
+// ---- FTPS (RFC 4217) -----------------------------------------------------------------------
+
+#[test]
+fn auth_without_a_certificate_is_502_and_feat_does_not_offer_it() {
+    let root = Root::new("auth-none");
+    let now = Instant::now();
+    let mut s = session(&root, false, now);
+    take_output(&mut s);
+    assert_eq!(
+        feed(&mut s, "AUTH TLS\r\n", now),
+        "502 TLS is not configured on this server.\r\n"
+    );
+    assert!(!feed(&mut s, "FEAT\r\n", now).contains("AUTH TLS"));
+    assert_eq!(
+        feed(&mut s, "PBSZ 0\r\n", now),
+        "503 PBSZ needs AUTH TLS first.\r\n"
+    );
+}
+
+#[test]
+fn auth_tls_drops_what_was_pipelined_behind_it() {
+    let root = Root::new("auth-inject");
+    let now = Instant::now();
+    let mut s = tls_session(&root, TlsRequired::No, now);
+    let feat = feed(&mut s, "FEAT\r\n", now);
+    for line in ["\r\n AUTH TLS\r\n", "\r\n PBSZ\r\n", "\r\n PROT\r\n"] {
+        assert!(feat.contains(line), "{feat}");
+    }
+    // SECURITY: USER came in the clear behind AUTH: it must never run.
+    assert_eq!(
+        feed(&mut s, "AUTH TLS\r\nUSER anonymous\r\n", now),
+        "234 AUTH TLS successful.\r\n"
+    );
+    assert_eq!(action_names(&mut s), ["start-tls"]);
+    assert!(
+        !s.wants_input(),
+        "nothing is read until the TLS layer is on"
+    );
+    s.handle_tls_started();
+    assert!(s.wants_input());
+    assert_eq!(
+        feed(&mut s, "PASS x\r\n", now),
+        "503 Login with USER first.\r\n"
+    );
+    assert_eq!(
+        feed(&mut s, "AUTH TLS\r\n", now),
+        "503 TLS is already on.\r\n"
+    );
+}
+
+#[test]
+fn auth_pbsz_prot_and_ccc_answer_each_case() {
+    let root = Root::new("auth-codes");
+    let now = Instant::now();
+    let mut s = tls_session(&root, TlsRequired::No, now);
+    assert_eq!(
+        feed(&mut s, "AUTH KERBEROS_V4\r\n", now),
+        "504 Unknown mechanism: use AUTH TLS.\r\n"
+    );
+    assert_eq!(
+        feed(&mut s, "PROT P\r\n", now),
+        "503 PROT needs PBSZ first.\r\n"
+    );
+    // curl sends AUTH SSL first; it is the same thing.
+    assert_eq!(
+        feed(&mut s, "AUTH ssl\r\n", now),
+        "234 AUTH TLS successful.\r\n"
+    );
+    s.handle_tls_started();
+    assert_eq!(
+        feed(&mut s, "PROT P\r\n", now),
+        "503 PROT needs PBSZ first.\r\n"
+    );
+    assert_eq!(feed(&mut s, "PBSZ 16384\r\n", now), "200 PBSZ=0\r\n");
+    assert_eq!(
+        feed(&mut s, "PROT S\r\n", now),
+        "536 Only PROT C and PROT P are supported.\r\n"
+    );
+    assert_eq!(
+        feed(&mut s, "PROT E\r\n", now),
+        "536 Only PROT C and PROT P are supported.\r\n"
+    );
+    assert_eq!(
+        feed(&mut s, "PROT X\r\n", now),
+        "504 Unknown protection level: use PROT P.\r\n"
+    );
+    assert!(!s.protects_data());
+    assert!(feed(&mut s, "PROT P\r\n", now).starts_with("200 "));
+    assert!(s.protects_data());
+    assert!(feed(&mut s, "PROT C\r\n", now).starts_with("200 "));
+    assert!(!s.protects_data());
+    assert_eq!(
+        feed(&mut s, "CCC\r\n", now),
+        "534 CCC refused: the control connection stays protected.\r\n"
+    );
+}
+
+#[test]
+fn tls_required_login_spares_anonymous_only() {
+    let root = Root::new("auth-login");
+    let now = Instant::now();
+    let mut s = tls_session(&root, TlsRequired::Login, now);
+    assert_eq!(
+        feed(&mut s, "USER bob\r\n", now),
+        "530 This server requires AUTH TLS before USER.\r\n"
+    );
+    assert!(feed(&mut s, "USER anonymous\r\n", now).starts_with("331 "));
+    let mut s = tls_session(&root, TlsRequired::Login, now);
+    feed(&mut s, "AUTH TLS\r\n", now);
+    s.handle_tls_started();
+    assert!(feed(&mut s, "USER bob\r\n", now).starts_with("331 "));
+}
+
+#[test]
+fn tls_required_all_wants_auth_and_prot_p() {
+    let root = Root::new("auth-all");
+    let now = Instant::now();
+    let mut s = tls_session(&root, TlsRequired::All, now);
+    assert_eq!(
+        feed(&mut s, "USER anonymous\r\n", now),
+        "530 This server requires AUTH TLS before USER.\r\n"
+    );
+    feed(&mut s, "AUTH TLS\r\n", now);
+    s.handle_tls_started();
+    assert!(feed(&mut s, "USER anonymous\r\n", now).starts_with("331 "));
+    assert!(feed(&mut s, "PASS x\r\n", now).starts_with("230 "));
+    assert_eq!(feed(&mut s, "PBSZ 0\r\n", now), "200 PBSZ=0\r\n");
+    assert_eq!(
+        feed(&mut s, "PROT C\r\n", now),
+        "534 Data connections must be protected here: use PROT P.\r\n"
+    );
+    // At the default level C, a transfer is refused, and the session goes on.
+    assert_eq!(
+        feed(&mut s, "RETR hello.txt\r\n", now),
+        "521 Data connections must be protected: send PBSZ 0 and PROT P first.\r\n"
+    );
+    assert!(feed(&mut s, "PROT P\r\n", now).starts_with("200 "));
+    assert_eq!(
+        feed(&mut s, "RETR hello.txt\r\n", now),
+        "425 Use PORT, EPRT, PASV or EPSV first.\r\n"
+    );
+}
+
+#[test]
+fn a_data_connection_that_did_not_resume_gets_522_and_the_session_goes_on() {
+    let root = Root::new("auth-reuse");
+    let now = Instant::now();
+    let mut s = tls_session(&root, TlsRequired::No, now);
+    for line in [
+        "AUTH TLS",
+        "USER anonymous",
+        "PASS x",
+        "PBSZ 0",
+        "PROT P",
+        "PASV",
+    ] {
+        if line == "USER anonymous" {
+            s.handle_tls_started();
+        }
+        feed(&mut s, &format!("{line}\r\n"), now);
+    }
+    action_names(&mut s);
+    s.handle_passive_opened(Ok("127.0.0.1:50000".parse().unwrap()), now);
+    take_output(&mut s);
+    // Refused before the command came: the command gets the 522.
+    s.handle_data_event(DataEvent::Connected, now);
+    s.handle_data_event(DataEvent::TlsNotResumed, now);
+    assert_eq!(
+        feed(&mut s, "RETR hello.txt\r\n", now),
+        format!("522 {}\r\n", tls::TLS_NOT_RESUMED)
+    );
+    // Refused during the transfer: the transfer ends with 522.
+    feed(&mut s, "PASV\r\n", now);
+    action_names(&mut s);
+    s.handle_passive_opened(Ok("127.0.0.1:50001".parse().unwrap()), now);
+    take_output(&mut s);
+    assert!(feed(&mut s, "RETR hello.txt\r\n", now).starts_with("150 "));
+    s.handle_data_event(DataEvent::TlsNotResumed, now);
+    assert_eq!(
+        take_output(&mut s),
+        format!("522 {}\r\n", tls::TLS_NOT_RESUMED)
+    );
+    assert_eq!(feed(&mut s, "NOOP\r\n", now), "200 NOOP ok.\r\n");
 }

@@ -241,7 +241,7 @@ mod tests {
         let mut client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
         let (server, _) = listener.accept().unwrap();
         server.set_nonblocking(true).unwrap();
-        let mut stream = crate::net::stream::Stream::Plain(mio::net::TcpStream::from_std(server));
+        let mut stream = crate::net::stream::Stream::plain(mio::net::TcpStream::from_std(server));
         let sent = content.to_vec();
         let writer = std::thread::spawn(move || client.write_all(&sent).unwrap());
         let mut receiver = FileReceiver::new(file, false);

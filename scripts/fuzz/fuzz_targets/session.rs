@@ -4,7 +4,8 @@
 //! # Input
 //!
 //! Byte 0 sets the scene (see `Scene::new`): addresses (IPv4, IPv6, IPv4-mapped), read-only or
-//! writable anonymous login, an announced PASV address. The rest is what the client sends on
+//! writable anonymous login, an announced PASV address, and FTPS (bits 4-5: none, offered,
+//! `--tls-required login`, `all`; bit 6: the connection came in on an implicit TLS listener). The rest is what the client sends on
 //! the control connection, except that NUL starts a two- or three-byte *event* (NUL NUL is a
 //! literal NUL), so seeds stay readable:
 //!
@@ -23,6 +24,7 @@
 //! | `\0T`          | the clock moves to the session's next deadline, which fires          |
 //! | `\0r`          | the client stops (or resumes) reading its replies                    |
 //! | `\0o` n        | the client reads only n bytes of the pending replies                 |
+//! | `\0s`          | a PROT P data connection did not resume the TLS session: refused     |
 //!
 //! Control bytes between events arrive as one read. When the input ends the client finishes
 //! whatever runs (connects, sends EOF, reads everything) and the clock runs until the session
@@ -40,6 +42,8 @@
 //!   write, queue an action or ask for a deadline; `Close` is the last action it ever queues.
 //! - A session always ends: with the client gone quiet, its deadlines close it.
 //! - Nothing outside the served root changes (jail), whatever was written inside it.
+//! - After AUTH TLS's `StartTls` the session wants no input until the driver (like the loop,
+//!   once the 234 is out) calls `handle_tls_started`.
 //!
 //! # Switches (environment)
 //!
@@ -66,7 +70,7 @@ use std::sync::{Mutex, Once, OnceLock};
 use std::time::{Duration, Instant};
 
 use leanftpd::auth::Users;
-use leanftpd::config::{Config, CONTROL_READ_BYTES, TURN_BYTES};
+use leanftpd::config::{Config, TlsConfig, TlsRequired, CONTROL_READ_BYTES, TURN_BYTES};
 use leanftpd::fs::Jail;
 use leanftpd::session::{Action, DataEvent, Session, Shared};
 use leanftpd::transfer::{DataStream, Job, Step};
@@ -452,6 +456,8 @@ struct Scene {
     local: SocketAddr,
     writable: bool,
     pasv_address: Option<Ipv4Addr>,
+    tls: Option<TlsRequired>,
+    implicit_tls: bool,
 }
 
 impl Scene {
@@ -472,6 +478,13 @@ impl Scene {
             // Writable by default: uploads, MKD, DELE... run for real.
             writable: flags & 4 == 0,
             pasv_address: (flags & 8 != 0).then_some(Ipv4Addr::new(192, 0, 2, 1)),
+            tls: match (flags >> 4) & 3 {
+                0 => None,
+                1 => Some(TlsRequired::No),
+                2 => Some(TlsRequired::Login),
+                _ => Some(TlsRequired::All),
+            },
+            implicit_tls: flags & 64 != 0 && flags & 48 != 0,
         }
     }
 }
@@ -493,6 +506,8 @@ struct Driver {
     /// The session's `Close` action was taken: it is over.
     closed: bool,
     local_ip: IpAddr,
+    /// The session asked for `StartTls`: the layer goes on once its output is read.
+    starting_tls: bool,
 }
 
 fn run(fixture: &Fixture, data: &[u8]) {
@@ -505,13 +520,24 @@ fn run(fixture: &Fixture, data: &[u8]) {
     config.pasv_address = scene.pasv_address;
     config.idle_timeout = IDLE_TIMEOUT;
     config.data_timeout = DATA_TIMEOUT;
+    // The session only reads the policy; the certificate is the loop's (never loaded here).
+    config.tls = scene.tls.map(|required| TlsConfig {
+        cert: "cert.pem".into(),
+        key: "cert.pem".into(),
+        implicit_listen: Vec::new(),
+        required,
+        session_reuse_required: true,
+    });
     let users = Users::parse(&fixture.users_text, "fuzz").expect("valid users");
     let jail = Jail::open(&fixture.root).expect("open the root");
     let shared = Rc::new(Shared::new(config, users, Some(Rc::new(jail))));
     // A fixed wall clock (2023-11-14, for MDTM, MLSD and listing dates): inputs replay the same.
     shared.set_unix_time(1_700_000_000);
     let now = Instant::now();
-    let session = Session::new(shared, 1, scene.peer, scene.local, now);
+    let mut session = Session::new(shared, 1, scene.peer, scene.local, now);
+    if scene.implicit_tls {
+        session.handle_implicit_tls();
+    }
     let mut driver = Driver {
         session,
         now,
@@ -525,6 +551,7 @@ fn run(fixture: &Fixture, data: &[u8]) {
         replies: ReplyChecker::default(),
         closed: false,
         local_ip: scene.local.ip(),
+        starting_tls: false,
     };
     driver.after_call("Session::new", false);
     driver.service();
@@ -620,6 +647,18 @@ impl Driver {
                 self.handle_input(&[]);
                 moved = true;
             }
+            if self.starting_tls && self.session.output().is_empty() {
+                // net/control.rs flush(): the 234 is out; the TLS layer goes on.
+                assert!(
+                    !self.session.wants_input(),
+                    "the session wants input before its TLS layer is on"
+                );
+                self.starting_tls = false;
+                let finished = self.session.is_finished();
+                self.session.handle_tls_started();
+                self.after_call("handle_tls_started", finished);
+                moved = true;
+            }
             if !self.unread.is_empty() && self.session.wants_input() {
                 let n = self.unread.len().min(CONTROL_READ_BYTES);
                 let bytes: Vec<u8> = self.unread.drain(..n).collect();
@@ -670,6 +709,7 @@ impl Driver {
                     }
                 },
                 Action::CloseData => self.close_data(),
+                Action::StartTls => self.starting_tls = true,
                 Action::Close => {
                     if tracing() {
                         eprintln!("** Close");
@@ -728,6 +768,7 @@ impl Driver {
             }
             b'r' => self.reading = !self.reading,
             b'o' => self.consume(usize::from(arg)),
+            b's' => self.tls_not_resumed(),
             _ => {}
         }
     }
@@ -774,6 +815,19 @@ impl Driver {
                 self.pump(TURN_BYTES);
             }
             other => self.data = other,
+        }
+    }
+
+    /// net/data.rs service_data(): a PROT P data connection's handshake made a new TLS
+    /// session; with reuse required it is dropped and the session told. Only a protected one
+    /// can be refused.
+    fn tls_not_resumed(&mut self) {
+        if !self.session.protects_data() {
+            return;
+        }
+        if let DataSide::Connected { .. } = self.data {
+            self.close_data();
+            self.data_event(DataEvent::TlsNotResumed);
         }
     }
 
