@@ -51,8 +51,12 @@ impl Keys {
             .with_no_client_auth()
             .with_single_cert(certs, key)
             .map_err(|e| {
+                let why = match e {
+                    rustls::Error::InconsistentKeys(_) => "the key is not the certificate's".into(),
+                    other => other.to_string(),
+                };
                 format!(
-                    "--tls-cert {} and --tls-key {}: {e}",
+                    "--tls-cert {} and --tls-key {}: {why}",
                     tls.cert.display(),
                     tls.key.display()
                 )

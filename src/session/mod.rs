@@ -25,8 +25,8 @@ use log::{debug, info, warn};
 use crate::auth::{self, Account, Users};
 use crate::command::{self, split_word, Command, EpsvArg, LineFramer, TransferType};
 use crate::config::{
-    Config, LOGIN_FAILURE_DELAY_MS, MAX_LOGIN_FAILURES, MAX_OUTPUT_BACKLOG_BYTES, MAX_STAT_ENTRIES,
-    STAT_REFILL_BYTES,
+    Config, LOGIN_FAILURE_DELAY_MS, MAX_CLIENT_NAME_BYTES, MAX_LOGIN_FAILURES,
+    MAX_OUTPUT_BACKLOG_BYTES, MAX_STAT_ENTRIES, STAT_REFILL_BYTES,
 };
 use crate::fs::{self, FileKind, Jail, WriteMode};
 use crate::listing::{self, Facts};
@@ -221,7 +221,7 @@ pub struct Session {
     /// Transfers that ended, for the logs (`poll_record`).
     records: VecDeque<TransferRecord>,
     connected_at: Instant,
-    /// The last command that did something (NOOP does not count): the idle timer starts here.
+    /// The last command line (NOOP included): the idle timer starts here.
     last_activity: Instant,
     /// A `STAT <dir>` reply still being produced; no command runs until it has ended.
     stat_listing: Option<Box<StatListing>>,
@@ -233,6 +233,8 @@ pub struct Session {
     hung_up: bool,
     /// RFC 4217: AUTH, PBSZ, PROT.
     tls: Protection,
+    /// What CLNT said, for the log lines.
+    client: Option<Box<str>>,
 }
 
 impl Session {
@@ -269,6 +271,7 @@ impl Session {
             lifecycle: Lifecycle::Open,
             hung_up: false,
             tls: Protection::default(),
+            client: None,
         };
         session.reply(reply::READY, "leanftpd ready.");
         session
