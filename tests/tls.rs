@@ -411,9 +411,10 @@ mod ftps {
         let cert = Cert::ec();
         let u = users("alice", "secret");
         fs::write(u.home("alice").join("a.txt"), b"alice's").unwrap();
-        let s = server(&cert, &["-U", &u.file_arg(), "--tls-required", "login"]);
+        let (s, plain, implicit) =
+            implicit_server(&cert, &["-U", &u.file_arg(), "--tls-required", "login"]);
         s.put("pub.txt", b"public");
-        let mut c = s.connect();
+        let mut c = Client::connect(plain);
         let r = c.expect("USER alice", 530);
         assert!(r.text().contains("AUTH TLS"), "{:?}", r.lines);
         // Not even PASS gets through.
@@ -423,7 +424,7 @@ mod ftps {
         assert_eq!(c.retr(Mode::Pasv, "pub.txt"), b"public");
         // The user over TLS.
         let mut py = Ftps::new();
-        py.explicit("c", s.addr(), Version::Any);
+        py.explicit("c", plain, Version::Any);
         py.login("c", "alice", "secret");
         py.prot_p("c");
         py.expect("c", "TYPE I", 200);
@@ -431,6 +432,9 @@ mod ftps {
         assert_eq!(got.sha256, sha256_bytes(b"alice's"));
         // PROT C is allowed under `login`.
         py.expect("c", "PROT C", 200);
+        // An implicit TLS session is protected from its start: USER goes through.
+        py.implicit("i", implicit, Version::Any);
+        py.login("i", "alice", "secret");
     }
 
     /// `--tls-required all`: USER before AUTH is 530 (saying AUTH TLS), PROT C is 534, a
@@ -908,6 +912,25 @@ print("OK", ftp.quit())
         // And explicit TLS still works there.
         let mut py2 = Ftps::new();
         py2.anonymous("c", plain);
+    }
+
+    /// `--tls-listen` is repeatable: every implicit listener serves TLS at connect.
+    #[test]
+    fn every_tls_listen_address_serves_implicit_tls() {
+        let cert = Cert::ec();
+        let cert_args = cert.args();
+        let mut args: Vec<&str> = vec!["-a"];
+        args.extend(cert_args.iter().map(String::as_str));
+        args.extend(["--listen", "127.0.0.1:0"]);
+        args.extend(["--tls-listen", "127.0.0.1:0", "--tls-listen", "127.0.0.1:0"]);
+        let s = Server::start_with_listeners(&args, 3);
+        let mut py = Ftps::new();
+        for (i, addr) in s.addrs()[1..].iter().enumerate() {
+            let c = format!("c{i}");
+            py.implicit(&c, *addr, Version::Any);
+            py.login(&c, "anonymous", "x");
+        }
+        py.anonymous("plain", s.addr());
     }
 
     // ------------------------------------------------------------ how connections end
