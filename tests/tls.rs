@@ -1204,6 +1204,105 @@ print("OK", ftp.quit())
         assert_eq!(names, ["f.bin", "t.txt", "up.bin"]);
     }
 
+    /// Commands pipelined over TLS, many in one TLS record and one write: each is answered,
+    /// in order (what rustls has decrypted is served without waiting for more bytes).
+    #[test]
+    fn commands_pipelined_over_tls_are_all_answered_in_order() {
+        let cert = Cert::ec();
+        let s = server(&cert, &[]);
+        let mut py = Ftps::new();
+        py.anonymous("c", s.addr());
+        let mut batch = Vec::new();
+        for i in 0..200 {
+            batch.extend_from_slice(if i % 2 == 0 { b"NOOP\r\n" } else { b"PWD\r\n" });
+        }
+        py.send_raw("c", &batch);
+        for i in 0..200 {
+            let r = py.reply("c");
+            assert_eq!(
+                r.code,
+                if i % 2 == 0 { 200 } else { 257 },
+                "reply {i}: {:?}",
+                r.lines
+            );
+        }
+        // The last command of a batch too, when it is the only one left.
+        py.send_raw("c", b"NOOP\r\nNOOP\r\nQUIT\r\n");
+        py.reply("c").expect(200);
+        py.reply("c").expect(200);
+        py.reply("c").expect(221);
+    }
+
+    /// Listings bigger than any buffer over TLS: LIST and MLSD of 3,000 entries come whole.
+    #[test]
+    fn large_listings_over_tls_come_whole() {
+        let cert = Cert::ec();
+        let s = server(&cert, &[]);
+        for i in 0..3000 {
+            s.put(&format!("many/file-{i:04}-with-a-longer-name.txt"), b"x");
+        }
+        let tmp = TempDir::new("tls-list");
+        let mut py = Ftps::new();
+        py.anonymous("c", s.addr());
+        for command in ["LIST many", "MLSD many", "NLST many"] {
+            let text = String::from_utf8(get_bytes(&mut py, &tmp, "c", command)).unwrap();
+            let n = text
+                .split_terminator("\r\n")
+                .filter(|l| l.contains("with-a-longer-name.txt"))
+                .count();
+            assert_eq!(n, 3000, "{command}: {} bytes", text.len());
+        }
+    }
+
+    /// Established TLS sessions ended every way (QUIT, close_notify, a bare FIN, a reset,
+    /// during a download or an upload) are all freed: the descriptors come back, at the
+    /// latest at the data timeout (an upload whose control connection went waits for its
+    /// data that long, as in the clear).
+    #[test]
+    fn tls_sessions_ended_every_way_are_freed() {
+        let cert = Cert::ec();
+        let s = server(&cert, &["--data-timeout", "2"]);
+        sparse(&s.path("big.bin"), 1 << 30);
+        let baseline = s.fd_count();
+        let mut py = Ftps::new();
+        for i in 0..8 {
+            let c = format!("c{i}");
+            py.anonymous(&c, s.addr());
+            if i >= 4 {
+                let command = if i % 2 == 0 {
+                    "RETR big.bin"
+                } else {
+                    "STOR up.bin"
+                };
+                start_transfer(&mut py, &c, Dc::Pasv, command, Some(&c)).unwrap();
+                if i % 2 == 0 {
+                    py.recv_exact("d", 100_000);
+                } else {
+                    py.send_pattern("d", 100_000);
+                }
+                let d = format!("d{i}");
+                py.call(&format!("rename d {d}"));
+            }
+            match i % 4 {
+                0 => {
+                    py.expect(&c, "QUIT", 221);
+                    py.close(&c);
+                }
+                1 => py.notify(&c),
+                2 => py.close(&c),
+                _ => py.reset(&c),
+            }
+        }
+        // The data connections of the sessions that went, still open on our side: the server
+        // drops them with their sessions.
+        assert!(
+            eventually(Duration::from_secs(2) + SLACK, || s.fd_count() == baseline),
+            "descriptors: {} now, {baseline} before; log:\n{}",
+            s.fd_count(),
+            s.log_text()
+        );
+    }
+
     /// ABOR during a protected download: 426 then 226, and the session transfers again.
     #[test]
     fn abor_during_a_protected_download() {

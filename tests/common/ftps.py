@@ -22,6 +22,7 @@ Connections have names; a name is a plain socket until `tls` wraps it.
   notify NAME                  send close_notify (no wait for the peer's) then close
   unwrap NAME                  full TLS shutdown: close_notify both ways -> ok clean | ok KIND
   close NAME                   close the socket (TCP FIN, no close_notify)
+  rename NAME NEW              the connection NAME is called NEW from now on
   rst NAME                     SO_LINGER 0 then close (TCP RST)
   hello NAME                   a ClientHello as bytes (nothing sent) -> ok HEX
   timeout NAME SECS            the socket's timeout
@@ -242,6 +243,10 @@ def run(words):
             how = e.__class__.__name__
         s.close()
         return how
+    if cmd == "rename":
+        conns[args[1]] = conns.pop(args[0])
+        ctx_of[args[1]] = ctx_of.pop(args[0], None)
+        return ""
     if cmd == "close":
         conns.pop(args[0]).close()
         return ""
