@@ -403,6 +403,26 @@ mod ftps {
         );
     }
 
+    /// RFC 2228 3 (AUTH): "The AUTH command, if accepted, removes any state associated with
+    /// prior FTP Security commands. The server must also require that the user reauthorize
+    /// (that is, reissue some or all of the USER, PASS, and ACCT commands)". A USER sent in the
+    /// clear must not carry over into the protected session: PASS after AUTH is 503.
+    #[test]
+    #[ignore = "server bug (RFC 2228 3): a USER given before AUTH TLS survives it; PASS after \
+                AUTH logs in (230)"]
+    fn a_user_given_before_auth_tls_does_not_survive_it() {
+        let cert = Cert::ec();
+        let s = server(&cert, &[]);
+        let mut py = Ftps::new();
+        py.connect("c", s.addr());
+        py.reply("c").expect(220);
+        py.expect("c", "USER anonymous", 331);
+        py.expect("c", "AUTH TLS", 234);
+        py.tls("c", None, Version::Any);
+        py.expect("c", "PASS x", 503);
+        py.login("c", "anonymous", "x");
+    }
+
     /// `--tls-required login`: a users-file user's USER before AUTH TLS is 530 with a text
     /// that says to use AUTH TLS; after AUTH the user logs in; anonymous may stay in the
     /// clear, data included.
@@ -1365,6 +1385,33 @@ print("OK", ftp.quit())
         assert!(took < Duration::from_secs(1) + SLACK, "{took:?}");
         let end = py.recv("c");
         assert_eq!((end.len, end.end.as_str()), (0, "close_notify"));
+    }
+
+    /// SIGTERM with TLS sessions open (idle, mid-handshake, in a stalled protected download):
+    /// exit 0 within the bound; the idle session gets 421 over TLS, then close_notify.
+    #[test]
+    fn sigterm_with_tls_sessions_open_exits_0_with_421_over_tls() {
+        let cert = Cert::ec();
+        let mut s = server(&cert, &[]);
+        sparse(&s.path("big.bin"), 1 << 30);
+        let mut py = Ftps::new();
+        py.anonymous("idle", s.addr());
+        py.anonymous("busy", s.addr());
+        start_transfer(&mut py, "busy", Dc::Pasv, "RETR big.bin", Some("busy")).unwrap();
+        py.recv_exact("d", 64 * 1024);
+        let mut handshaking = Client::connect(s.addr());
+        handshaking.expect("AUTH TLS", 234);
+        s.signal(libc::SIGTERM);
+        let status = s.wait_exit(Duration::from_secs(5));
+        assert_eq!(
+            status.and_then(|st| st.code()),
+            Some(0),
+            "exit after SIGTERM: {status:?}"
+        );
+        py.reply("idle").expect(421);
+        let end = py.recv("idle");
+        assert_eq!((end.len, end.end.as_str()), (0, "close_notify"));
+        handshaking.expect_closed(Duration::from_secs(1));
     }
 
     // ------------------------------------------------------------ SIGHUP
