@@ -1246,6 +1246,10 @@ print("OK", ftp.quit())
                 r.lines
             );
         }
+        // A command cut across TLS records (two writes): one reply, once whole.
+        py.send_raw("c", b"NO");
+        py.send_raw("c", b"OP\r\n");
+        py.reply("c").expect(200);
         // The last command of a batch too, when it is the only one left.
         py.send_raw("c", b"NOOP\r\nNOOP\r\nQUIT\r\n");
         py.reply("c").expect(200);
@@ -1321,6 +1325,44 @@ print("OK", ftp.quit())
             s.fd_count(),
             s.log_text()
         );
+    }
+
+    /// Protected data connections that no transfer uses: one replaced by a second PASV, one
+    /// that never handshakes, one handshaken and left idle: the server closes each (at the
+    /// data timeout at the latest) and the descriptors come back; the session goes on.
+    #[test]
+    fn unused_protected_data_connections_are_closed() {
+        let cert = Cert::ec();
+        let s = server(&cert, &["--data-timeout", "1"]);
+        s.put("f.bin", &pattern(5000, 17));
+        let mut py = Ftps::new();
+        py.anonymous("c", s.addr());
+        let baseline = s.fd_count();
+        // Handshaken, then replaced by another PASV, which the transfer uses.
+        py.pasv("c", "d");
+        assert!(py.tls("d", Some("c"), Version::Any).reused);
+        py.call("rename d first");
+        assert_eq!(get(&mut py, "c", Dc::Pasv, "RETR f.bin").len, 5000);
+        let end = py.recv("first");
+        assert_eq!(end.len, 0, "{end:?}");
+        py.close("first");
+        // Connected, never handshaken, no command.
+        py.pasv("c", "d");
+        let end = py.recv("d");
+        assert_eq!(end.end, "eof", "{end:?}");
+        py.close("d");
+        // Handshaken, no command.
+        py.pasv("c", "d");
+        py.tls("d", Some("c"), Version::Any);
+        let end = py.recv("d");
+        assert_eq!(end.len, 0, "{end:?}");
+        py.close("d");
+        assert!(
+            eventually(Duration::from_secs(1) + SLACK, || s.fd_count() == baseline),
+            "descriptors: {} now, {baseline} before",
+            s.fd_count()
+        );
+        assert_eq!(get(&mut py, "c", Dc::Pasv, "RETR f.bin").len, 5000);
     }
 
     /// ABOR during a protected download: 426 then 226, and the session transfers again.
