@@ -857,6 +857,55 @@ print("OK", ftp.quit())
         }
     }
 
+    // ------------------------------------------------------------ rclone
+
+    /// rclone (Go's crypto/tls: its data connections resume with the control connection's
+    /// TLS 1.3 ticket) with reuse required: a 3 MiB upload over explicit TLS, the download
+    /// back, and a listing over implicit TLS.
+    #[test]
+    fn rclone_explicit_and_implicit_with_reuse_required() {
+        let cert = Cert::ec();
+        let (s, plain, implicit) = implicit_server(&cert, &[]);
+        let tmp = TempDir::new("rclone-tls");
+        let data = pattern(THREE_MIB, 18);
+        tmp.write("src/up.bin", &data);
+        fs::write(tmp.join("rclone.conf"), b"").unwrap();
+        let pass = run_ok(tmp.path(), "rclone", &["obscure", "x"]);
+        let remote = |addr: SocketAddr, tls: &str| {
+            format!(
+                ":ftp,host=127.0.0.1,port={},user=anonymous,pass={},{tls}=true,\
+                 no_check_certificate=true:",
+                addr.port(),
+                pass.trim()
+            )
+        };
+        let rclone = |args: &[&str]| {
+            let mut all = vec!["--config", "rclone.conf", "--retries", "1"];
+            all.extend_from_slice(args);
+            run_ok(tmp.path(), "rclone", &all)
+        };
+        let explicit = remote(plain, "explicit_tls");
+        rclone(&["copy", "src", &format!("{explicit}/r")]);
+        assert_bytes_eq(
+            &fs::read(s.path("r/up.bin")).unwrap(),
+            &data,
+            "rclone upload",
+        );
+        rclone(&["copy", &format!("{explicit}/r"), "back"]);
+        assert_bytes_eq(
+            &fs::read(tmp.join("back/up.bin")).unwrap(),
+            &data,
+            "rclone download",
+        );
+        let list = rclone(&["lsl", &format!("{}/r", remote(implicit, "tls"))]);
+        assert!(
+            list.lines()
+                .any(|l| l.trim_start().starts_with(&format!("{THREE_MIB} "))
+                    && l.ends_with(" up.bin")),
+            "{list}"
+        );
+    }
+
     // ------------------------------------------------------------ openssl s_client
 
     /// `openssl s_client -starttls ftp`: 220, AUTH TLS, 234, a completed handshake, then FTP
