@@ -1149,21 +1149,25 @@ print("OK", ftp.quit())
         s.put("f.bin", &pattern(10_000, 12));
         let mut py = Ftps::new();
         py.anonymous("c", s.addr());
-        py.pasv("c", "d");
-        py.expect("c", "RETR f.bin", 150);
-        let t = Instant::now();
-        let r = py.reply("c");
-        let took = t.elapsed();
-        assert!(
-            r.code == 426,
-            "a data handshake that never started: {:?}",
-            r.lines
-        );
-        assert!(took >= Duration::from_millis(800), "{took:?}");
-        assert!(took < Duration::from_secs(1) + SLACK, "{took:?}");
-        let end = py.recv("d");
-        assert_eq!(end.len, 0, "{end:?}");
-        py.close("d");
+        for dc in [Dc::Pasv, Dc::Port] {
+            open_data(&mut py, "c", dc);
+            py.expect("c", "RETR f.bin", 150);
+            if dc == Dc::Port {
+                py.accept("l", "d");
+            }
+            let t = Instant::now();
+            let r = py.reply("c");
+            let took = t.elapsed();
+            assert_eq!(
+                r.code, 426,
+                "{dc:?}: a data handshake that never started: {r:?}"
+            );
+            assert!(took >= Duration::from_millis(800), "{dc:?}: {took:?}");
+            assert!(took < Duration::from_secs(1) + SLACK, "{dc:?}: {took:?}");
+            let end = py.recv("d");
+            assert_eq!(end.len, 0, "{dc:?}: {end:?}");
+            py.close("d");
+        }
         assert_eq!(get(&mut py, "c", Dc::Pasv, "RETR f.bin").len, 10_000);
     }
 
