@@ -408,8 +408,6 @@ mod ftps {
     /// (that is, reissue some or all of the USER, PASS, and ACCT commands)". A USER sent in the
     /// clear must not carry over into the protected session: PASS after AUTH is 503.
     #[test]
-    #[ignore = "server bug (RFC 2228 3): a USER given before AUTH TLS survives it; PASS after \
-                AUTH logs in (230)"]
     fn a_user_given_before_auth_tls_does_not_survive_it() {
         let cert = Cert::ec();
         let s = server(&cert, &[]);

@@ -104,7 +104,10 @@ fn pem_error(error: rustls::pki_types::pem::Error) -> String {
     match error {
         Error::Io(e) => e.to_string(),
         Error::NoItemsFound => "no PEM private key in it".into(),
-        other => format!("not valid PEM ({other:?})"),
+        Error::MissingSectionEnd { .. } => "not valid PEM (a section has no END line)".into(),
+        Error::IllegalSectionStart { .. } => "not valid PEM (a malformed BEGIN line)".into(),
+        Error::Base64Decode(_) => "not valid PEM (bad base64)".into(),
+        _ => "not valid PEM".into(),
     }
 }
 

@@ -899,10 +899,36 @@ fn tls_required_login_spares_anonymous_only() {
         "530 This server requires AUTH TLS before USER.\r\n"
     );
     assert!(feed(&mut s, "USER anonymous\r\n", now).starts_with("331 "));
+    // A refused USER replaces an accepted one: PASS has no USER to go with (RFC 959).
+    assert!(feed(&mut s, "USER bob\r\n", now).starts_with("530 "));
+    assert_eq!(
+        feed(&mut s, "PASS x\r\n", now),
+        "503 Login with USER first.\r\n"
+    );
     let mut s = tls_session(&root, TlsRequired::Login, now);
     feed(&mut s, "AUTH TLS\r\n", now);
     s.handle_tls_started();
     assert!(feed(&mut s, "USER bob\r\n", now).starts_with("331 "));
+}
+
+#[test]
+fn a_login_in_the_clear_does_not_survive_auth_tls() {
+    // RFC 2228 3: an accepted AUTH makes the user log in again.
+    let root = Root::new("auth-relogin");
+    let now = Instant::now();
+    let mut s = tls_session(&root, TlsRequired::No, now);
+    feed(&mut s, "USER anonymous\r\n", now);
+    feed(&mut s, "PASS x\r\n", now);
+    feed(&mut s, "CWD pub\r\n", now);
+    feed(&mut s, "AUTH TLS\r\n", now);
+    s.handle_tls_started();
+    assert!(feed(&mut s, "PWD\r\n", now).starts_with("530 "));
+    feed(&mut s, "USER anonymous\r\n", now);
+    assert!(feed(&mut s, "PASS x\r\n", now).starts_with("230 "));
+    assert_eq!(
+        feed(&mut s, "PWD\r\n", now),
+        "257 \"/\" is the current directory.\r\n"
+    );
 }
 
 #[test]

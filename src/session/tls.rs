@@ -74,6 +74,16 @@ impl Session {
             );
         }
         info!("[#{}] AUTH TLS from {}", self.id, self.peer.ip());
+        if !matches!(self.login, Login::AwaitUser) {
+            // RFC 2228 3: an accepted AUTH makes the user log in again; a USER (or a whole
+            // login) that went in the clear does not carry over into the protected session.
+            if !matches!(self.data, Data::None) {
+                self.actions.push_back(Action::CloseData);
+                self.set_data_state(Data::None);
+            }
+            self.set_login_state(Login::AwaitUser);
+            self.cwd = b"/".to_vec();
+        }
         self.reply(reply::AUTH_OK, "AUTH TLS successful.");
         // run_commands drops what was pipelined behind this line.
         self.tls = Protection {
@@ -139,6 +149,8 @@ impl Session {
             TlsRequired::All => true,
         };
         if needed && !self.tls.control {
+            // RFC 959: a new USER replaces an earlier one, refused or not.
+            self.set_login_state(Login::AwaitUser);
             self.reply(
                 reply::NOT_LOGGED_IN,
                 "This server requires AUTH TLS before USER.",
