@@ -15,8 +15,8 @@ use log::{info, warn, LevelFilter};
 use leanftpd::auth::{self, Users};
 use leanftpd::config::{self, Config, TlsConfig, TlsRequired};
 use leanftpd::fs::Jail;
-use leanftpd::net::tls::Keys;
 use leanftpd::net::launch::{self, Start};
+use leanftpd::net::tls::Keys;
 use leanftpd::net::Server;
 use leanftpd::session::Shared;
 use leanftpd::sys;
@@ -223,7 +223,11 @@ fn run() -> Result<(), String> {
         Start::Listen {
             listeners,
             from_systemd,
-        } => (listeners, None, if from_systemd { " (from systemd)" } else { "" }),
+        } => (
+            listeners,
+            None,
+            if from_systemd { " (from systemd)" } else { "" },
+        ),
         Start::Inetd(conn) => (Vec::new(), Some(conn), ""),
     };
     let notify = launch::Notify::from_env();

@@ -125,9 +125,8 @@ fn systemd_listeners(config: &Config, count: usize) -> Result<Vec<Listener>, Str
                      which needs --tls-cert"
                 ));
             }
-            let socket = std::net::TcpListener::from(
-                sys::adopt(fd).map_err(|e| refuse(&e.to_string()))?,
-            );
+            let socket =
+                std::net::TcpListener::from(sys::adopt(fd).map_err(|e| refuse(&e.to_string()))?);
             socket
                 .set_nonblocking(true)
                 .map_err(|e| format!("socket activation: fd {fd}: {e}"))?;
@@ -162,10 +161,12 @@ impl Notify {
             io::Result::Ok(Notify { socket, addr })
         })();
         result
-            .map_err(|e| warn!(
+            .map_err(|e| {
+                warn!(
                     "NOTIFY_SOCKET {}: {e}; not notifying",
                     std::path::Path::new(&path).display()
-                ))
+                )
+            })
             .ok()
     }
 

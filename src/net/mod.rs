@@ -187,7 +187,15 @@ impl Server {
     pub fn serve_inetd(&mut self, stream: std::net::TcpStream) -> io::Result<()> {
         let peer = stream.peer_addr()?;
         self.single_session = true;
-        self.admit(mio::net::TcpStream::from_std(stream), peer, false, Instant::now());
+        self.admit(
+            mio::net::TcpStream::from_std(stream),
+            peer,
+            false,
+            Instant::now(),
+        );
+        // Admitting serves what the client already sent; a QUIT among it closes the session
+        // before the loop's first turn, whose end would otherwise close it only after an event.
+        self.close_pending();
         Ok(())
     }
 

@@ -72,7 +72,10 @@ pub fn inherited_socket(fd: RawFd) -> io::Result<Inherited> {
 pub fn is_socket(fd: RawFd) -> bool {
     matches!(
         inherited_socket(fd),
-        Ok(Inherited::NotTcp | Inherited::Listening | Inherited::Connected | Inherited::Unconnected)
+        Ok(Inherited::NotTcp
+            | Inherited::Listening
+            | Inherited::Connected
+            | Inherited::Unconnected)
     )
 }
 
