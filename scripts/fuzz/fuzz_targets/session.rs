@@ -966,6 +966,13 @@ impl Driver {
             if self.closed {
                 return self.check_closed_is_inert();
             }
+            // A deadline may have run a command that started a task: the loop's run queue
+            // steps it to its end (a session with a task has no idle deadline meanwhile).
+            self.task_to_end();
+            self.service();
+            if self.closed {
+                return self.check_closed_is_inert();
+            }
             let Some(deadline) = self.session.poll_timeout() else {
                 break;
             };
