@@ -1,6 +1,7 @@
 //! ftpload: the load client of `scripts/bench` (std only, one thread per client).
 //!
-//! Build: `rustc -O --edition 2021 scripts/ftpload.rs -o ftpload`
+//! Build: `rustc -O --edition 2021 scripts/ftpload.rs -o ftpload` (it takes
+//! scripts/ftpload_common.rs, shared with scripts/ftpload-tls, as its module `common`).
 //!
 //! Usage: `ftpload MODE HOST:PORT [--option value ...]`
 //!
@@ -26,36 +27,23 @@
 //! Other options: `--user` (anonymous), `--pass` (bench@), `--timeout` seconds for every socket
 //! operation (30), `--expect` bytes every RETR must deliver (checked when given).
 
-use std::collections::HashMap;
 use std::ffi::c_void;
-use std::io::{self, BufRead, BufReader, Read, Write};
-use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
+use std::io::{self, BufReader, Read, Write};
+use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::os::unix::io::AsRawFd;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Instant;
+
+#[path = "ftpload_common.rs"]
+mod common;
+use common::{client_cpu_secs, connect, parse_epsv, percentile, read_reply, Res};
 
 extern "C" {
     fn recv(fd: i32, buf: *mut c_void, len: usize, flags: i32) -> isize;
     fn prctl(option: i32, ...) -> i32;
     fn waitpid(pid: i32, status: *mut i32, options: i32) -> i32;
-    fn sysconf(name: i32) -> std::ffi::c_long;
-}
-
-/// Linux `_SC_CLK_TCK`.
-const SC_CLK_TCK: i32 = 2;
-
-/// CPU seconds (user + system) this process has used so far, from /proc/self/stat, so that a
-/// report can show the load client was not the bottleneck.
-fn client_cpu_secs() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    // Fields after the ") " that closes the command name: utime and stime are the 12th and 13th.
-    let rest = stat.rsplit_once(") ").map_or("", |(_, r)| r);
-    let f: Vec<f64> = rest.split(' ').map(|x| x.parse().unwrap_or(0.0)).collect();
-    // SAFETY: sysconf has no preconditions.
-    let hz = unsafe { sysconf(SC_CLK_TCK) }.max(1) as f64;
-    (f.get(11).unwrap_or(&0.0) + f.get(12).unwrap_or(&0.0)) / hz
 }
 
 /// Linux `PR_SET_CHILD_SUBREAPER` and `ECHILD`.
@@ -64,44 +52,29 @@ const ECHILD: i32 = 10;
 
 /// Linux `MSG_TRUNC`: on a TCP socket, `recv` drops the bytes instead of copying them.
 const MSG_TRUNC: i32 = 0x20;
-/// Longest reply line accepted, and most lines in one multi-line reply.
-const MAX_LINE_BYTES: u64 = 8192;
-const MAX_REPLY_LINES: usize = 10_000;
 /// Bytes asked of one `recv` or written by one `write`.
 const CHUNK_BYTES: usize = 1 << 20;
 const MIB: f64 = 1024.0 * 1024.0;
 
-type Res<T> = Result<T, String>;
-
 #[derive(Clone)]
 struct Opts {
-    addr: SocketAddr,
-    user: String,
-    pass: String,
-    timeout: Duration,
-    path: String,
+    base: common::Base,
     cmd: String,
-    clients: usize,
-    total: usize,
     reps: usize,
     bytes: u64,
-    expect: Option<u64>,
+}
+
+impl std::ops::Deref for Opts {
+    type Target = common::Base;
+    fn deref(&self) -> &common::Base {
+        &self.base
+    }
 }
 
 /// One control connection: replies are read through a bounded line reader.
 struct Control {
     reader: BufReader<TcpStream>,
     opts: Opts,
-}
-
-fn connect(addr: SocketAddr, timeout: Duration) -> Res<TcpStream> {
-    let s =
-        TcpStream::connect_timeout(&addr, timeout).map_err(|e| format!("connect {addr}: {e}"))?;
-    s.set_read_timeout(Some(timeout))
-        .map_err(|e| e.to_string())?;
-    s.set_write_timeout(Some(timeout))
-        .map_err(|e| e.to_string())?;
-    Ok(s)
 }
 
 impl Control {
@@ -118,42 +91,9 @@ impl Control {
         Ok(c)
     }
 
-    /// Reads one reply, single or multi-line (`123-...` up to `123 ...`).
+    /// Reads one reply, single or multi-line.
     fn reply(&mut self) -> Res<(u32, String)> {
-        let first = self.line()?;
-        let code: u32 = first
-            .get(..3)
-            .and_then(|c| c.parse().ok())
-            .ok_or_else(|| format!("malformed reply {first:?}"))?;
-        if first.as_bytes().get(3) == Some(&b'-') {
-            let end = format!("{code} ");
-            for _ in 0..MAX_REPLY_LINES {
-                if self.line()?.starts_with(&end) {
-                    return Ok((code, first));
-                }
-            }
-            return Err(format!(
-                "multi-line reply {code} longer than {MAX_REPLY_LINES} lines"
-            ));
-        }
-        Ok((code, first))
-    }
-
-    fn line(&mut self) -> Res<String> {
-        let mut line = String::new();
-        let n = (&mut self.reader)
-            .take(MAX_LINE_BYTES)
-            .read_line(&mut line)
-            .map_err(|e| format!("reading reply: {e}"))?;
-        if n == 0 {
-            return Err("control connection closed by the server".into());
-        }
-        if !line.ends_with('\n') {
-            return Err(format!(
-                "reply line over {MAX_LINE_BYTES} bytes or cut: {line:?}"
-            ));
-        }
-        Ok(line.trim_end().to_string())
+        read_reply(&mut self.reader)
     }
 
     fn send(&mut self, line: &str) -> Res<()> {
@@ -203,13 +143,6 @@ impl Control {
     fn quit(&mut self) -> Res<()> {
         self.cmd("QUIT", &[221]).map(|_| ())
     }
-}
-
-/// `229 Entering Extended Passive Mode (|||port|)`: the delimiter is the character after `(`.
-fn parse_epsv(text: &str) -> Option<u16> {
-    let inner = &text[text.find('(')? + 1..];
-    let delim = inner.chars().next()?;
-    inner.split(delim).nth(3)?.parse().ok()
 }
 
 /// Reads the data connection to EOF, dropping the bytes in the kernel.
@@ -351,60 +284,9 @@ fn one_session(opts: &Opts, buf: &mut [u8]) -> Res<()> {
     c.quit()
 }
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    // Nearest rank: the smallest value with at least p% of the values at or below it.
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
-}
-
 fn mode_sessions(opts: &Opts) -> Res<String> {
-    let next = Arc::new(AtomicUsize::new(0));
-    let start = Instant::now();
-    let mut handles = Vec::new();
-    for _ in 0..opts.clients {
-        let (next, opts) = (next.clone(), opts.clone());
-        handles.push(thread::spawn(move || {
-            let mut buf = vec![0u8; 64 * 1024];
-            let (mut lat, mut errors) = (Vec::new(), Vec::new());
-            while next.fetch_add(1, Ordering::Relaxed) < opts.total {
-                let t = Instant::now();
-                match one_session(&opts, &mut buf) {
-                    Ok(()) => lat.push(t.elapsed().as_secs_f64() * 1000.0),
-                    Err(e) => errors.push(e),
-                }
-            }
-            (lat, errors)
-        }));
-    }
-    let (mut lat, mut errors) = (Vec::new(), Vec::new());
-    for h in handles {
-        let (l, e) = h.join().map_err(|_| "client thread panicked".to_string())?;
-        lat.extend(l);
-        errors.extend(e);
-    }
-    let secs = start.elapsed().as_secs_f64();
-    if !errors.is_empty() {
-        return Err(format!(
-            "{} of {} sessions failed, first: {}",
-            errors.len(),
-            opts.total,
-            errors[0]
-        ));
-    }
-    lat.sort_by(f64::total_cmp);
-    Ok(format!(
-        "mode=sessions clients={} sessions={} secs={secs:.4} rate={:.1} p50_ms={:.2} p99_ms={:.2} max_ms={:.2} client_cpu_s={:.2}",
-        opts.clients,
-        lat.len(),
-        lat.len() as f64 / secs,
-        percentile(&lat, 50.0),
-        percentile(&lat, 99.0),
-        lat.last().copied().unwrap_or(f64::NAN),
-        client_cpu_secs()
-    ))
+    let o = opts.clone();
+    common::run_sessions(opts.clients, opts.total, move |buf| one_session(&o, buf))
 }
 
 fn mode_list(opts: &Opts) -> Res<String> {
@@ -527,53 +409,14 @@ fn reap(args: &[String]) -> Res<i32> {
 }
 
 fn parse_args() -> Res<(String, Opts)> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.len() < 2 || args.len() % 2 != 0 {
-        return Err(
-            "usage: ftpload MODE HOST:PORT [--option value ...] (see the source header)".into(),
-        );
-    }
-    let addr = args[1]
-        .to_socket_addrs()
-        .map_err(|e| format!("address {:?}: {e}", args[1]))?
-        .next()
-        .ok_or_else(|| format!("address {:?} resolves to nothing", args[1]))?;
-    let mut kv = HashMap::new();
-    for pair in args[2..].chunks(2) {
-        let key = pair[0]
-            .strip_prefix("--")
-            .ok_or_else(|| format!("expected --option, got {:?}", pair[0]))?;
-        kv.insert(key.to_string(), pair[1].clone());
-    }
-    let text = |k: &str, d: &str| kv.get(k).cloned().unwrap_or_else(|| d.to_string());
-    let num = |k: &str, d: u64| -> Res<u64> {
-        kv.get(k).map_or(Ok(d), |v| {
-            v.parse().map_err(|_| format!("--{k}: not a number: {v:?}"))
-        })
-    };
-    let known = [
-        "user", "pass", "timeout", "path", "cmd", "clients", "total", "reps", "bytes", "expect",
-    ];
-    if let Some(k) = kv.keys().find(|k| !known.contains(&k.as_str())) {
-        return Err(format!("unknown option --{k}"));
-    }
+    let a = common::Args::parse(&["cmd", "reps", "bytes"])?;
     let opts = Opts {
-        addr,
-        user: text("user", "anonymous"),
-        pass: text("pass", "bench@"),
-        timeout: Duration::from_secs(num("timeout", 30)?.max(1)),
-        path: text("path", "/"),
-        cmd: text("cmd", "LIST"),
-        clients: num("clients", 1)?.max(1) as usize,
-        total: num("total", 100)? as usize,
-        reps: num("reps", 5)?.max(1) as usize,
-        bytes: num("bytes", 1 << 20)?,
-        expect: kv
-            .contains_key("expect")
-            .then(|| num("expect", 0))
-            .transpose()?,
+        base: a.base()?,
+        cmd: a.text("cmd", "LIST"),
+        reps: a.num("reps", 5)?.max(1) as usize,
+        bytes: a.num("bytes", 1 << 20)?,
     };
-    Ok((args[0].clone(), opts))
+    Ok((a.mode, opts))
 }
 
 fn main() {
@@ -596,11 +439,5 @@ fn main() {
         "idle" => mode_idle(&opts),
         other => Err(format!("unknown mode {other:?}")),
     });
-    match result {
-        Ok(line) => println!("{line}"),
-        Err(e) => {
-            eprintln!("ftpload: {e}");
-            std::process::exit(1);
-        }
-    }
+    common::finish("ftpload", result)
 }

@@ -41,6 +41,8 @@ pub const MAX_STAT_ENTRIES: usize = 2000;
 /// A STAT listing is made as the control connection drains: this much at a time, at most.
 pub const STAT_REFILL_BYTES: usize = 16 * 1024;
 
+/// Longest CLNT name kept for the logs.
+pub const MAX_CLIENT_NAME_BYTES: usize = 64;
 /// Delay before the 530 of the first failed login; it doubles with each further failure.
 pub const LOGIN_FAILURE_DELAY_MS: u64 = 500;
 /// Failed logins after which the session is closed.
@@ -49,6 +51,12 @@ pub const MAX_LOGIN_FAILURES: u8 = 3;
 pub const SHUTDOWN_GRACE_MS: u64 = 2000;
 /// After the grace, the time left to send the last replies before the process exits anyway.
 pub const SHUTDOWN_FLUSH_MS: u64 = 1000;
+/// Descriptors one session may hold at once: its control connection, a passive listener or data
+/// connection, and the file of a transfer.
+pub const DESCRIPTORS_PER_SESSION: u64 = 3;
+/// Descriptors beside the sessions': listeners, the poll instance, the signal pipe, the jail
+/// roots, an upload's pipe, the logger.
+pub const DESCRIPTORS_SPARE: u64 = 64;
 /// How long accepting pauses when the process is out of descriptors (EMFILE/ENFILE).
 pub const ACCEPT_PAUSE_MS: u64 = 200;
 

@@ -220,6 +220,7 @@ fn run() -> Result<(), String> {
         sys::drop_privileges(uid, gid).map_err(|e| format!("--run-as: {e}"))?;
     }
     log_start(&shared, run_as);
+    raise_descriptor_limit(shared.config.max_clients);
     // The signal handlers are in place before "listening on": a client (or a test) that sees
     // it may send SIGTERM at once.
     let mut server = Server::new(shared, listeners, tls_keys)
@@ -235,6 +236,25 @@ fn run() -> Result<(), String> {
     result?;
     info!("stopped");
     Ok(())
+}
+
+/// Raises the soft descriptor limit to what --max-clients needs (a box's default of 1,024 holds
+/// about 320 sessions); says so, once, when the hard limit holds fewer than that.
+fn raise_descriptor_limit(max_clients: usize) {
+    let per_session = config::DESCRIPTORS_PER_SESSION;
+    let wanted = max_clients as u64 * per_session + config::DESCRIPTORS_SPARE;
+    match sys::raise_descriptor_limit(wanted) {
+        Ok(limit) if limit < wanted => {
+            let holds = limit.saturating_sub(config::DESCRIPTORS_SPARE) / per_session;
+            warn!(
+                "the descriptor limit ({limit}, the hard RLIMIT_NOFILE) holds about {holds} \
+                 sessions, fewer than --max-clients {max_clients}: raise it (ulimit -Hn, \
+                 LimitNOFILE=) or lower --max-clients"
+            );
+        }
+        Ok(_) => {}
+        Err(e) => warn!("cannot read or raise the descriptor limit: {e}"),
+    }
 }
 
 /// What the server starts with, logged only once nothing can fail any more, so that a failed

@@ -5,7 +5,10 @@
 mod common;
 
 use common::*;
+use std::ffi::OsStr;
 use std::fs;
+use std::io::Read;
+use std::os::unix::ffi::OsStrExt;
 
 #[test]
 fn syst_is_unix_type_l8() {
@@ -549,4 +552,48 @@ fn transfer_command_without_data_connection_setup_is_425_or_503() {
     let r = c.cmd("LIST");
     assert!(r.code == 425 || r.code == 503, "{:?}", r.lines);
     c.expect("NOOP", 200);
+}
+
+/// RFC 959 and RFC 854: a 0xFF byte (Telnet IAC) in a reply goes out doubled, as the client
+/// doubles it on the way in; on disk the name has it once.
+#[test]
+fn iac_in_a_name_goes_out_doubled_in_replies() {
+    let s = Server::start(&["-a", "-w"]);
+    let mut c = s.anonymous();
+    c.send_line(b"MKD a\xff\xffb");
+    assert_eq!(read_raw_reply(&mut c), b"257 \"/a\xff\xffb\" created.\r\n");
+    assert!(s.path("").join(OsStr::from_bytes(b"a\xffb")).is_dir());
+    c.send_line(b"CWD a\xff\xffb");
+    assert_eq!(
+        read_raw_reply(&mut c),
+        b"250 Directory successfully changed.\r\n"
+    );
+    c.send_line(b"PWD");
+    assert_eq!(
+        read_raw_reply(&mut c),
+        b"257 \"/a\xff\xffb\" is the current directory.\r\n"
+    );
+}
+
+/// One single-line reply as the bytes that came (the Client's replies are lossy UTF-8).
+fn read_raw_reply(c: &mut Client) -> Vec<u8> {
+    let mut line = Vec::new();
+    let mut byte = [0u8; 1];
+    while !line.ends_with(b"\r\n") {
+        match (&mut c.stream()).read(&mut byte) {
+            Ok(1) => line.push(byte[0]),
+            other => panic!("reply cut short after {line:?}: {other:?}"),
+        }
+    }
+    line
+}
+
+/// lftp and NcFTP send CLNT before USER: 200, and the session goes on to log in.
+#[test]
+fn clnt_runs_before_login() {
+    let s = Server::start(&["-a"]);
+    let mut c = s.connect();
+    c.expect("CLNT lftp/4.9.2", 200);
+    c.login_anonymous();
+    c.expect("CLNT again", 200);
 }

@@ -77,8 +77,8 @@ fn idle_timeout_closes_an_idle_session_with_421() {
 fn idle_timeout_is_reset_by_commands() {
     let s = Server::start(&["-a", "--idle-timeout", "2"]);
     let mut c = s.anonymous();
-    // Real commands (NOOP is left out on purpose: leanftpd does not count it as activity).
-    for cmd in ["PWD", "SYST", "TYPE I", "PWD", "CWD /", "SYST"] {
+    // Every command line counts, NOOP included (keep-alives).
+    for cmd in ["PWD", "NOOP", "TYPE I", "NOOP", "CWD /", "NOOP"] {
         std::thread::sleep(Duration::from_millis(700));
         let r = c.cmd(cmd);
         assert_ne!(r.code, 421, "{cmd} after 0.7 s: {:?}", r.lines);

@@ -256,17 +256,6 @@ fn user_is_confined_to_home() {
     assert!(u.home("alice").join("escaped").is_dir());
 }
 
-/// The whitelist before login is FEAT, OPTS, SYST, NOOP, HELP, QUIT (and USER, PASS):
-/// CLNT is not on it.
-#[test]
-fn clnt_before_login_gets_530() {
-    let s = Server::start(&["-a"]);
-    let mut c = s.connect();
-    c.expect("CLNT NcFTP 3.2.6", 530);
-    c.login_anonymous();
-    c.expect("CLNT NcFTP 3.2.6", 200);
-}
-
 #[test]
 fn commands_before_login_get_530() {
     let s = Server::start(&["-a", "-w"]);

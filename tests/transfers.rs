@@ -562,6 +562,20 @@ fn ipv6_epsv_and_eprt_transfer() {
     c.stor(Mode::Eprt, "up6.bin", b"via eprt 2");
     assert_eq!(fs::read(root.join("up6.bin")).unwrap(), b"via eprt 2");
     c.expect("EPSV 2", 229);
+    // PASV and an IPv4 PORT/EPRT cannot work on an IPv6 session: a permanent 522 naming the
+    // family to use (RFC 2428), never 425 (try again) nor the bounce guard's 504.
+    for refused in ["PASV", "PORT 127,0,0,1,200,10", "EPRT |1|127.0.0.1|51210|"] {
+        let r = c.expect(refused, 522);
+        assert!(r.msg().contains("(2)"), "{refused}: {:?}", r.lines);
+    }
+}
+
+#[test]
+fn an_ipv6_eprt_on_an_ipv4_session_is_522() {
+    let s = Server::start(&["-a"]);
+    let mut c = s.anonymous();
+    let r = c.expect("EPRT |2|::1|51210|", 522);
+    assert!(r.msg().contains("(1)"), "{:?}", r.lines);
 }
 
 #[test]

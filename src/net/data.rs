@@ -280,6 +280,9 @@ impl Server {
                 .map(|tls| tls.session_reuse_required);
             if data.stream.is_fresh_tls() && reuse_required == Some(true) {
                 warn!("[#{owner}] data connection refused: it did not resume the TLS session");
+                // An orderly close (close_notify), so the client reads a clean end and then
+                // the 522, rather than a handshake cut short.
+                let _ = data.stream.shutdown();
                 self.remove_data(owner, key);
                 return self.session_event(owner, DataEvent::TlsNotResumed, now);
             }

@@ -33,8 +33,8 @@ pub enum Command<'a> {
     Opts(&'a [u8]),
     /// HELP with an optional topic (may be empty).
     Help(&'a [u8]),
-    /// CLNT client-name (FileZilla-era clients announce themselves).
-    Clnt,
+    /// CLNT client-name (lftp, NcFTP, FileZilla-era clients announce themselves).
+    Clnt(&'a [u8]),
     Type(TransferType),
     /// MODE S only; others are `ParseError::Unsupported`.
     Mode,
@@ -180,7 +180,7 @@ impl Command<'_> {
             Command::Feat => row!(VERBS, "FEAT"),
             Command::Opts(_) => row!(VERBS, "OPTS"),
             Command::Help(_) => row!(VERBS, "HELP"),
-            Command::Clnt => row!(VERBS, "CLNT"),
+            Command::Clnt(_) => row!(VERBS, "CLNT"),
             Command::Type(_) => row!(VERBS, "TYPE"),
             Command::Mode => row!(VERBS, "MODE"),
             Command::Stru => row!(VERBS, "STRU"),
@@ -489,7 +489,7 @@ mod tests {
             // ACCT, ALLO and CLNT carry an argument we have no use for.
             (b"ALLO 123456", Ok(Command::Allo)),
             (b"ACCT billing", Ok(Command::Acct)),
-            (b"CLNT FileZilla", Ok(Command::Clnt)),
+            (b"CLNT FileZilla", Ok(Command::Clnt(b"FileZilla"))),
             // Anonymous logins often send an empty password; passwords keep their spaces.
             (b"PASS", Ok(Command::Pass(b""))),
             (b"PASS  secret ", Ok(Command::Pass(b" secret "))),

@@ -119,13 +119,21 @@ fn push_code(out: &mut Vec<u8>, code: u16, separator: u8) {
     out.push(separator);
 }
 
-/// Appends reply text; CR and LF become spaces, so no text can end the reply line early.
+/// Appends reply text; CR and LF become spaces, so no text can end the reply line early, and
+/// a 0xFF byte (Telnet IAC, in a file name) goes out doubled, as RFC 959 and RFC 854 ask and as
+/// the framer undoubles it on the way in.
 fn push_text(out: &mut Vec<u8>, text: &[u8]) {
-    out.extend(
-        text.iter()
-            .map(|&b| if b == b'\r' || b == b'\n' { b' ' } else { b }),
-    );
+    for &b in text {
+        match b {
+            b'\r' | b'\n' => out.push(b' '),
+            IAC => out.extend_from_slice(&[IAC, IAC]),
+            _ => out.push(b),
+        }
+    }
 }
+
+/// Telnet's "interpret as command" byte.
+const IAC: u8 = 0xff;
 
 /// Appends a path in double quotes for 257 replies, doubling embedded quotes (RFC 959 appendix II).
 pub fn push_quoted_path(out: &mut Vec<u8>, path: &[u8]) {
@@ -202,7 +210,7 @@ mod tests {
     fn texts_are_bytes_and_cannot_carry_a_line_break() {
         let mut out = Vec::new();
         push(&mut out, FILE_STATUS, b"a\r\n550 forged\xff");
-        assert_eq!(out, b"213 a  550 forged\xff\r\n");
+        assert_eq!(out, b"213 a  550 forged\xff\xff\r\n");
         let mut out = Vec::new();
         let body: &[&[u8]] = &[b" x\ny", b"226 looks like an end"];
         push_multi(&mut out, FILE_STATUS, b"Status of /a\rb:", body, b"End\n");
@@ -243,6 +251,18 @@ mod tests {
             b"421 Too many users, try again later.\r\n"
         );
         assert_eq!(render(SERVICE_NOT_AVAILABLE, "x\r\ny"), b"421 x  y\r\n");
+    }
+
+    #[test]
+    fn iac_is_doubled_in_every_kind_of_line() {
+        let mut out = Vec::new();
+        push(&mut out, PATH_CREATED, b"\"/a\xffb\" created.");
+        push_first(&mut out, FILE_STATUS, b"\xff");
+        push_line(&mut out, b" x\xff");
+        assert_eq!(
+            out,
+            b"257 \"/a\xff\xffb\" created.\r\n213-\xff\xff\r\n x\xff\xff\r\n"
+        );
     }
 
     #[test]

@@ -130,7 +130,10 @@ pub const VERBS: &[Verb] = &[
         .feat_tls("AUTH TLS"),
     Verb::new("CCC", |_| Ok(Command::Ccc)).before_login(),
     Verb::new("CDUP", |_| Ok(Command::Cdup)),
-    Verb::new("CLNT", |_| Ok(Command::Clnt)).feat("CLNT"),
+    // Informational and harmless: lftp and NcFTP send it before USER.
+    Verb::new("CLNT", |arg| Ok(Command::Clnt(trim(arg))))
+        .before_login()
+        .feat("CLNT"),
     Verb::new("CWD", |arg| Ok(Command::Cwd(path(arg)?))),
     Verb::new("DELE", |arg| Ok(Command::Dele(path(arg)?))).write(),
     Verb::new("EPRT", |arg| Ok(Command::Eprt(eprt(trim(arg))?))).feat("EPRT"),
@@ -404,8 +407,8 @@ mod tests {
         assert_eq!(
             before_login,
             [
-                "AUTH", "CCC", "FEAT", "HELP", "NOOP", "OPTS", "PASS", "PBSZ", "PROT", "QUIT",
-                "SYST", "USER"
+                "AUTH", "CCC", "CLNT", "FEAT", "HELP", "NOOP", "OPTS", "PASS", "PBSZ", "PROT",
+                "QUIT", "SYST", "USER"
             ]
         );
         let write: Vec<&str> = VERBS.iter().filter(|v| v.write).map(|v| v.name).collect();

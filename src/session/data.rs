@@ -11,7 +11,8 @@ impl Session {
             return self.reply(reply::BAD_SEQUENCE, "EPSV ALL in effect: use EPSV.");
         }
         if self.local.is_ipv6() {
-            return self.reply(reply::CANT_OPEN_DATA, "PASV needs IPv4; use EPSV.");
+            // A permanent refusal (RFC 2428), not 425: trying PASV again cannot help.
+            return self.reply_wrong_family("EPSV");
         }
         self.open_passive(false);
     }
@@ -48,6 +49,11 @@ impl Session {
             return self.reply(reply::BAD_SEQUENCE, "EPSV ALL in effect: use EPSV.");
         }
         let addr = canonical(addr);
+        if addr.is_ipv4() != self.peer.is_ipv4() {
+            // An IPv4 address on an IPv6 session (or the other way round) is the wrong network
+            // protocol (RFC 2428 522), not a bounce attempt.
+            return self.reply_wrong_family("EPRT");
+        }
         // SECURITY: RFC 2577 bounce protection: data goes only back to the client itself,
         // and never to a privileged port.
         if addr.ip() != self.peer.ip() || addr.port() < 1024 {
@@ -67,6 +73,13 @@ impl Session {
         self.actions.push_back(Action::CloseData);
         self.set_data_state(Data::Active(addr));
         self.reply(reply::OK, "PORT command successful. Consider using EPSV.");
+    }
+
+    /// 522 with the session's network protocol, as RFC 2428 words it for EPRT.
+    fn reply_wrong_family(&mut self, verb: &str) {
+        let family = if self.peer.is_ipv4() { 1 } else { 2 };
+        let text = format!("Network protocol not supported, use ({family}) with {verb}.");
+        self.reply(reply::BAD_NETWORK_PROTOCOL, &text);
     }
 
     pub(super) fn set_data_state(&mut self, data: Data) {

@@ -49,10 +49,10 @@ impl Session {
             {
                 break;
             }
-            // NOOP keeps nothing alive: a client sending only NOOPs still meets the idle timeout.
-            if parsed != Ok(Command::Noop) {
-                self.last_activity = now;
-            }
+            // Every command line is activity, NOOP included: FileZilla, WinSCP and scripts send
+            // NOOPs precisely to keep an idle session (as vsftpd, ProFTPD and pyftpdlib count
+            // them). Slots stay bounded by --max-clients, --max-per-ip and the login timeout.
+            self.last_activity = now;
             match parsed {
                 Ok(cmd) => {
                     self.log_command(&cmd);
@@ -117,6 +117,7 @@ impl Session {
             Command::Syst => self.reply(reply::SYSTEM_TYPE, "UNIX Type: L8"),
             Command::Noop => self.reply(reply::OK, "NOOP ok."),
             Command::Help(_) => self.help(),
+            Command::Clnt(name) => self.clnt(name),
             Command::Auth(mechanism) => self.auth(mechanism),
             Command::Pbsz => self.pbsz(),
             Command::Prot(level) => self.prot(level),
@@ -132,7 +133,6 @@ impl Session {
     pub(super) fn dispatch_logged_in(&mut self, cmd: Command, now: Instant) {
         match cmd {
             Command::Acct => self.reply(reply::NOT_NEEDED, "ACCT not needed."),
-            Command::Clnt => self.reply(reply::OK, "Noted."),
             Command::Allo => self.reply(reply::NOT_NEEDED, "ALLO not needed."),
             Command::Type(kind) => self.type_(kind),
             Command::Mode => self.reply(reply::OK, "Mode set to S."),
@@ -184,6 +184,7 @@ impl Session {
             Command::Quit
             | Command::User(_)
             | Command::Pass(_)
+            | Command::Clnt(_)
             | Command::Auth(_)
             | Command::Pbsz
             | Command::Prot(_)
@@ -225,6 +226,15 @@ impl Session {
         } else {
             self.reply(reply::BAD_ARGUMENT, "Option not understood.");
         }
+    }
+
+    /// CLNT: the client names itself; the name goes into this session's log lines.
+    pub(super) fn clnt(&mut self, name: &[u8]) {
+        let name = &name[..name.len().min(MAX_CLIENT_NAME_BYTES)];
+        let name = String::from_utf8_lossy(name).replace(|c: char| c.is_control(), "?");
+        info!("[#{}] client: {name}", self.id);
+        self.client = Some(name.into());
+        self.reply(reply::OK, "Noted.");
     }
 
     pub(super) fn help(&mut self) {

@@ -59,8 +59,12 @@ impl Session {
         };
         match logged_in {
             Some(user) => {
+                let client = match &self.client {
+                    Some(name) => format!(", client {name}"),
+                    None => String::new(),
+                };
                 info!(
-                    "[#{}] {} logged in from {} ({})",
+                    "[#{}] {} logged in from {} ({}{client})",
                     self.id,
                     user.account.name,
                     self.peer.ip(),

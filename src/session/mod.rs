@@ -26,8 +26,8 @@ use log::{debug, info, warn};
 use crate::auth::{self, Account, Users};
 use crate::command::{self, split_word, Command, EpsvArg, LineFramer, TransferType};
 use crate::config::{
-    Config, LOGIN_FAILURE_DELAY_MS, MAX_LOGIN_FAILURES, MAX_OUTPUT_BACKLOG_BYTES, MAX_STAT_ENTRIES,
-    STAT_REFILL_BYTES,
+    Config, LOGIN_FAILURE_DELAY_MS, MAX_CLIENT_NAME_BYTES, MAX_LOGIN_FAILURES,
+    MAX_OUTPUT_BACKLOG_BYTES, MAX_STAT_ENTRIES, STAT_REFILL_BYTES,
 };
 use crate::fs::{self, FileKind, Jail, WriteMode};
 use crate::listing::{self, Facts};
@@ -229,7 +229,7 @@ pub struct Session {
     /// Transfers that ended, for the logs (`poll_record`).
     records: VecDeque<TransferRecord>,
     connected_at: Instant,
-    /// The last command that did something (NOOP does not count): the idle timer starts here.
+    /// The last command line (NOOP included): the idle timer starts here.
     last_activity: Instant,
     /// A `STAT <dir>` reply still being produced; no command runs until it has ended.
     stat_listing: Option<Box<StatListing>>,
@@ -245,6 +245,8 @@ pub struct Session {
     hash_algorithm: Algorithm,
     /// A checksum the loop runs for the session (`Action::RunTask`).
     task: Option<checksum::RunningTask>,
+    /// What CLNT said, for the log lines.
+    client: Option<Box<str>>,
 }
 
 impl Session {
@@ -283,6 +285,7 @@ impl Session {
             tls: Protection::default(),
             hash_algorithm: Algorithm::Sha256,
             task: None,
+            client: None,
         };
         session.reply(reply::READY, "leanftpd ready.");
         session

@@ -1,5 +1,6 @@
 //! The process and its identity: the signal self-pipe, root checks, `USER[:GROUP]` lookups,
-//! dropping privileges, the kernel's ephemeral port range and random numbers from getrandom(2).
+//! dropping privileges, the descriptor limit, the kernel's ephemeral port range and random
+//! numbers from getrandom(2).
 //! Runs at start-up or from the loop's signal handling; never touches a socket or a file of a
 //! session, and decides nothing about who may run as whom (main.rs does).
 
@@ -175,6 +176,27 @@ pub fn ephemeral_port_range() -> (u16, u16) {
         (Some(Ok(min)), Some(Ok(max))) if 1024 <= min && min <= max => (min, max),
         _ => DEFAULT,
     }
+}
+
+/// Raises the soft limit on open descriptors (RLIMIT_NOFILE) to `wanted`, or to the hard
+/// limit when that is lower; never lowers it. Returns the soft limit now in force.
+pub fn raise_descriptor_limit(wanted: u64) -> io::Result<u64> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `limit` is a valid rlimit for the kernel to fill.
+    cvt(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) })?;
+    let wanted = libc::rlim_t::try_from(wanted).unwrap_or(libc::rlim_t::MAX);
+    let target = wanted.min(limit.rlim_max);
+    if target > limit.rlim_cur {
+        limit.rlim_cur = target;
+        // SAFETY: as above; only the soft limit changes, within the hard one.
+        cvt(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) })?;
+    }
+    // rlim_t is 32 bits on some 32-bit boards: widen, never truncate.
+    #[allow(clippy::useless_conversion)]
+    Ok(u64::from(limit.rlim_cur))
 }
 
 /// Fills `buf` from the kernel's random pool (getrandom(2) with GRND_NONBLOCK: never waits,
