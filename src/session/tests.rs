@@ -1140,3 +1140,20 @@ fn checksum_errors() {
         "451 The file shrank during the checksum.\r\n"
     );
 }
+
+/// A checksum of a large file on a slow card may outlast --idle-timeout: like a transfer, it
+/// keeps the session; the idle clock starts again at its reply.
+#[test]
+fn a_running_checksum_is_not_idle() {
+    let root = Root::new("hash-idle");
+    let now = Instant::now();
+    let mut s = logged_in(&root, false, now);
+    feed(&mut s, "HASH hello.txt\r\n", now);
+    let task = take_task(&mut s).unwrap();
+    assert_eq!(s.poll_timeout(), None);
+    let later = now + Duration::from_secs(3600);
+    s.handle_timeout(later);
+    assert!(!s.is_closing());
+    assert!(finish_task(&mut s, task, later).starts_with("213 SHA-256 0-6 "));
+    assert_eq!(s.poll_timeout(), Some(later + Duration::from_secs(60)));
+}
