@@ -95,6 +95,10 @@ SESSION = {
     # A passive listener opened for a session that QUIT in the same read: 229 after the 221.
     "regress-reply-after-close": b"\x00" + LOGIN + b"EPSV\r\nQUIT\r\n",
     # STAT lists a name holding a CR verbatim: a bare CR inside the 213 reply.
+    # A failed login's delay holds everything behind it until the end of the input; then a
+    # checksum's result runs the next held checksum (the driver must step tasks there too).
+    "regress-task-after-deadline": b"\x00" + b"USER alice\r\nPASS wrong\r\n" + LOGIN
+    + b"HASH hello.txt\r\nXMD5 hello.txt\r\nXCRC pub/data.bin\r\n",
     "regress-stat-bare-cr": b"\x00" + LOGIN + b"MKD c\rd\r\nSTAT /\r\n",
 }
 

@@ -1,8 +1,9 @@
 //! One control connection's protocol state machine, sans-IO: it never sees a socket, a token or
 //! the wall clock. Bytes come in through `handle_input`, data-connection news through
-//! `handle_passive_opened` and `handle_data_event`, time through `handle_timeout` (and `now`
-//! parameters); replies go out through `output`, requests to the server through `poll_action`,
-//! and the next deadline through `poll_timeout`. The loop (net/) owns every socket.
+//! `handle_passive_opened` and `handle_data_event`, a task's result (a checksum) through
+//! `handle_task_done`, time through `handle_timeout` (and `now` parameters); replies go out
+//! through `output`, requests to the server through `poll_action`, and the next deadline through
+//! `poll_timeout`. The loop (net/) owns every socket.
 //!
 //! Files by concern: `dispatch.rs` (the command loop, the login and permission gates, simple
 //! commands), `login.rs` (USER, PASS, QUIT), `data.rs` (PASV/EPSV/PORT/EPRT, the transfer

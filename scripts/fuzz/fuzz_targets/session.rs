@@ -717,10 +717,18 @@ impl Driver {
                 },
                 Action::CloseData => self.close_data(),
                 Action::RunTask(task) => {
+                    if tracing() {
+                        eprintln!("** RunTask");
+                    }
                     // net/task.rs start_task(): a new task replaces any earlier one.
                     self.task = Some(*task);
                 }
-                Action::CancelTask => self.task = None,
+                Action::CancelTask => {
+                    if tracing() {
+                        eprintln!("** CancelTask");
+                    }
+                    self.task = None;
+                }
                 Action::StartTls => self.starting_tls = true,
                 Action::Close => {
                     if tracing() {
@@ -903,10 +911,25 @@ impl Driver {
                 Err(e)
             }
         };
+        if tracing() {
+            eprintln!("** task done: {result:?}");
+        }
         let finished = self.session.is_finished();
         self.session.handle_task_done(result, self.now);
         self.after_call("handle_task_done", finished);
         false
+    }
+
+    /// The loop's run queue: each task to its end, and the tasks the commands held behind it
+    /// start (a task's result runs them).
+    fn run_tasks(&mut self) {
+        for _ in 0..MAX_TASK_STEPS {
+            if self.closed || self.task.is_none() {
+                return;
+            }
+            self.task_to_end();
+            self.service();
+        }
     }
 
     fn task_to_end(&mut self) {
@@ -968,8 +991,7 @@ impl Driver {
             }
             // A deadline may have run a command that started a task: the loop's run queue
             // steps it to its end (a session with a task has no idle deadline meanwhile).
-            self.task_to_end();
-            self.service();
+            self.run_tasks();
             if self.closed {
                 return self.check_closed_is_inert();
             }
