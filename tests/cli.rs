@@ -7,42 +7,6 @@ mod common;
 use common::*;
 use std::net::{SocketAddr, TcpListener};
 
-/// Runs the binary with `args`, expecting a start-up refusal: exit 2, exactly one stderr line
-/// that contains every string of `mentions`.
-#[track_caller]
-fn refuses(args: &[&str], mentions: &[&str]) {
-    let out = run_bin(args, b"");
-    assert_eq!(
-        out.status.code(),
-        Some(2),
-        "leanftpd {args:?} should exit 2; stderr: {:?}",
-        out.stderr
-    );
-    let lines: Vec<&str> = out
-        .stderr
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .collect();
-    assert_eq!(
-        lines.len(),
-        1,
-        "leanftpd {args:?} should print one line on stderr, got {:?}",
-        out.stderr
-    );
-    for m in mentions {
-        assert!(
-            lines[0].contains(m),
-            "leanftpd {args:?}: stderr line {:?} should mention {m:?}",
-            lines[0]
-        );
-    }
-    assert!(
-        !out.stderr.contains("listening on"),
-        "must refuse before serving: {:?}",
-        out.stderr
-    );
-}
-
 /// True when `msg` names line `n` ("line 3", "users:3:" and the like).
 fn names_line(msg: &str, n: usize) -> bool {
     let lower = msg.to_lowercase();

@@ -10,23 +10,6 @@ use std::fs;
 use std::path::Path;
 use std::time::Duration;
 
-/// Runs `prog args` under `timeout 60` in `dir`; asserts exit 0 and returns stdout.
-#[track_caller]
-fn run_ok(dir: &Path, prog: &str, args: &[&str]) -> String {
-    require(prog);
-    let mut full = vec!["60", prog];
-    full.extend_from_slice(args);
-    let out = run_cmd_in("timeout", &full, b"", Duration::from_secs(70), Some(dir));
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{prog} {args:?} failed\nstdout: {}\nstderr: {}",
-        out.stdout,
-        out.stderr
-    );
-    out.stdout
-}
-
 fn url(s: &Server, path: &str) -> String {
     format!("ftp://127.0.0.1:{}/{}", s.port(), path)
 }

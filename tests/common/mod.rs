@@ -11,6 +11,8 @@
 //!   the peer closes, SO_LINGER / SO_SNDBUF.
 //! - `fs`: [`TempDir`], directory snapshots, modification times, test data.
 //! - `proc`: /proc readers (descriptors, CPU time, status fields) and [`is_root`].
+//! - `tls`: certificates made by openssl, and [`Ftps`], a TLS client (Python's ssl module)
+//!   driven step by step.
 //!
 //! Each test binary compiles this module on its own and uses a subset of it.
 #![allow(dead_code)]
@@ -20,12 +22,15 @@ mod fs;
 mod net;
 mod proc;
 mod server;
+mod tls;
 
 pub use client::*;
 pub use fs::*;
 pub use net::*;
 pub use proc::*;
 pub use server::*;
+#[allow(unused_imports)]
+pub use tls::*;
 
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};

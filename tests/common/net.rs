@@ -1,7 +1,7 @@
 //! Plain sockets with timeouts: connect (from another loopback address too), accept, read
 //! until the peer closes, and the socket options tests play with.
 
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpListener, TcpStream};
 use std::os::fd::{AsRawFd, FromRawFd};
 use std::thread;
@@ -153,4 +153,22 @@ pub fn set_linger_zero(stream: &TcpStream) {
 /// have in flight when its peer stops reading.
 pub fn set_send_buffer(stream: &TcpStream, bytes: i32) {
     set_socket_option(stream, libc::SO_SNDBUF, &bytes, "SO_SNDBUF");
+}
+
+/// A TLS ClientHello sent to a plain FTP listener at `addr` before reading anything, as a TLS
+/// client does: the server closes the session with nothing said but (at most) its 220.
+#[track_caller]
+pub fn assert_hello_gets_only_the_greeting(addr: SocketAddr, hello: &[u8]) {
+    let mut raw = tcp_connect(addr);
+    raw.write_all(hello).unwrap();
+    let mut got = Vec::new();
+    assert!(
+        read_until_closed(&mut raw, Duration::from_secs(3), &mut got).is_ok(),
+        "the session that sent a ClientHello is still open"
+    );
+    let text = String::from_utf8_lossy(&got);
+    assert!(
+        text.is_empty() || (text.starts_with("220 ") && text.matches("\r\n").count() == 1),
+        "{text:?}"
+    );
 }

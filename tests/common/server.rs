@@ -11,7 +11,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use super::{
-    cpu_seconds, fd_count, status_field, write_file, Client, TempDir, BIN, IO_TIMEOUT,
+    cpu_seconds, fd_count, require, status_field, write_file, Client, TempDir, BIN, IO_TIMEOUT,
     START_TIMEOUT,
 };
 
@@ -51,13 +51,26 @@ impl Server {
     /// Like `start_in`, with a command of the caller's: one that carries a pre_exec hook (a
     /// setrlimit, say) and runs `BIN`.
     pub fn start_command(cmd: Command, root: &Path, args: &[&str]) -> Server {
+        Server::start_listening(cmd, root, args, 1)
+    }
+
+    /// Like `start`, waiting for `listeners` `listening on` lines (`--listen` and
+    /// `--tls-listen` addresses together).
+    pub fn start_with_listeners(args: &[&str], listeners: usize) -> Server {
+        let root = TempDir::new("root");
+        let mut s = Server::start_listening(Command::new(BIN), root.path(), args, listeners);
+        s.own_root = Some(root);
+        s
+    }
+
+    fn start_listening(cmd: Command, root: &Path, args: &[&str], listeners: usize) -> Server {
         let mut all: Vec<String> = vec!["--root".into(), root.display().to_string()];
         all.extend(args.iter().map(|s| s.to_string()));
         if !args.iter().any(|a| *a == "-l" || *a == "--listen") {
             all.push("--listen".into());
             all.push("127.0.0.1:0".into());
         }
-        let mut s = Server::launch(cmd, &all, 1);
+        let mut s = Server::launch(cmd, &all, listeners);
         s.root = root.to_path_buf();
         s
     }
@@ -386,6 +399,59 @@ pub fn run_cmd_in(
         stdout,
         stderr,
     }
+}
+
+/// Runs the binary with `args`, expecting a start-up refusal: exit 2, exactly one stderr line
+/// that contains every string of `mentions`.
+#[track_caller]
+pub fn refuses(args: &[&str], mentions: &[&str]) {
+    let out = run_bin(args, b"");
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "leanftpd {args:?} should exit 2; stderr: {:?}",
+        out.stderr
+    );
+    let lines: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .collect();
+    assert_eq!(
+        lines.len(),
+        1,
+        "leanftpd {args:?} should print one line on stderr, got {:?}",
+        out.stderr
+    );
+    for m in mentions {
+        assert!(
+            lines[0].contains(m),
+            "leanftpd {args:?}: stderr line {:?} should mention {m:?}",
+            lines[0]
+        );
+    }
+    assert!(
+        !out.stderr.contains("listening on"),
+        "must refuse before serving: {:?}",
+        out.stderr
+    );
+}
+
+/// Runs `prog args` under `timeout 60` in `dir`; asserts exit 0 and returns stdout.
+#[track_caller]
+pub fn run_ok(dir: &Path, prog: &str, args: &[&str]) -> String {
+    require(prog);
+    let mut full = vec!["60", prog];
+    full.extend_from_slice(args);
+    let out = run_cmd_in("timeout", &full, b"", Duration::from_secs(70), Some(dir));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{prog} {args:?} failed\nstdout: {}\nstderr: {}",
+        out.stdout,
+        out.stderr
+    );
+    out.stdout
 }
 
 /// A SHA-512-crypt hash of `password`, made by `leanftpd --hash-password`.
