@@ -321,10 +321,6 @@ impl Server {
                 self.runnable.push_back(key);
                 self.session_event(owner, DataEvent::Progress { bytes }, now);
             }
-            Ok(Step::WaitUntil(deadline)) => {
-                self.timers.set(key, Some(deadline));
-                self.session_event(owner, DataEvent::Progress { bytes }, now);
-            }
             Ok(Step::Done) => {
                 data.job = None;
                 data.set_state(DataState::Closing { bytes });

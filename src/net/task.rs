@@ -1,8 +1,8 @@
 //! Tasks without a connection (a checksum): each is a slab entry (`Conn::Task`) owned by a
 //! control connection, stepped one bounded slice per turn from the run queue like a busy data
-//! connection, so other sessions' events come between two slices. A task that waits until a
-//! time (`Step::WaitUntil`) is in the timer table like every connection. The one read buffer all
-//! tasks share (they run one at a time) exists only while some task does.
+//! connection, so other sessions' events come between two slices. The one read buffer all
+//! tasks share (they run one at a time) exists only while some task does. (A task that must wait
+//! until a time, pacing say, would be one more `Step` and the timer table; nothing needs it yet.)
 //!
 //! A task ends by finishing (`handle_task_done` with its result), by failing (with the error),
 //! or by being dropped: `Action::CancelTask` (ABOR), a new task, or its session closing.
@@ -50,7 +50,6 @@ impl Server {
         match step {
             // A task has no socket to wait for: Blocked is one more turn, as Yield is.
             Ok(Step::Yield) | Ok(Step::Blocked) => self.runnable.push_back(key),
-            Ok(Step::WaitUntil(deadline)) => self.timers.set(key, Some(deadline)),
             Ok(Step::Done) => {
                 let Some(task) = self.remove_task(owner, key) else {
                     return;

@@ -29,7 +29,6 @@ mod testing;
 use std::fs::File;
 use std::io;
 use std::os::fd::BorrowedFd;
-use std::time::Instant;
 
 pub use checksum::{Checksum, ChecksumError, Digest};
 pub use list::{ListFormat, ListSender, ListSource};
@@ -73,9 +72,6 @@ pub enum Step {
     Yield,
     /// The transfer is complete.
     Done,
-    /// Nothing to do before this instant (pacing): the loop sets the task's timer, and runs it
-    /// again when it fires.
-    WaitUntil(Instant),
 }
 
 /// One transfer, built by the session and driven by the server.

@@ -877,8 +877,7 @@ impl Driver {
         let step = job.pump(&mut self.stream, budget);
         let bytes = job.bytes();
         match step {
-            // WaitUntil: net/data.rs sets the connection's timer; here the next event runs it.
-            Ok(Step::Blocked) | Ok(Step::Yield) | Ok(Step::WaitUntil(_)) => {
+            Ok(Step::Blocked) | Ok(Step::Yield) => {
                 self.data_event(DataEvent::Progress { bytes });
                 true
             }
@@ -905,7 +904,7 @@ impl Driver {
         let step = task.step(&mut buf);
         let result = match step {
             Ok(Step::Done) => Ok(self.task.take().expect("the task").finish()),
-            Ok(Step::Blocked) | Ok(Step::Yield) | Ok(Step::WaitUntil(_)) => return true,
+            Ok(Step::Blocked) | Ok(Step::Yield) => return true,
             Err(e) => {
                 self.task = None;
                 Err(e)
