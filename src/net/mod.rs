@@ -13,13 +13,15 @@
 //! call, so a panic cannot leave it half updated.
 //!
 //! Files: `control.rs` (accepting and serving control connections), `data.rs` (passive
-//! listeners, PORT connects, data connections and their states), `stream.rs` (the stream
-//! seam), `timer.rs` (the timer table), `launch.rs` (inetd, systemd sockets, sd_notify).
+//! listeners, PORT connects, data connections and their states), `task.rs` (tasks without a
+//! connection: checksums), `stream.rs` (the stream seam), `timer.rs` (the timer table),
+//! `launch.rs` (inetd, systemd sockets, sd_notify).
 
 mod control;
 mod data;
 pub mod launch;
 pub mod stream;
+mod task;
 mod timer;
 #[cfg(feature = "tls")]
 pub mod tls;
@@ -51,6 +53,7 @@ use crate::sys;
 
 use control::Control;
 use data::{DataConn, Passive};
+use task::TaskConn;
 use timer::Timers;
 use tls::Keys;
 
@@ -62,6 +65,7 @@ enum Conn {
     Control(Box<Control>),
     Passive(Box<Passive>),
     Data(Box<DataConn>),
+    Task(Box<TaskConn>),
 }
 
 pub struct Server {
@@ -93,6 +97,9 @@ pub struct Server {
     single_session: bool,
     /// sd_notify: told READY=1 once listening and STOPPING=1 at SIGTERM.
     notify: Option<launch::Notify>,
+    /// Tasks in the slab, and the read buffer they share (empty while none runs).
+    tasks: usize,
+    task_buf: Vec<u8>,
 }
 
 /// A socket accepting control connections.
@@ -179,6 +186,8 @@ impl Server {
             tls_keys,
             single_session: false,
             notify: None,
+            tasks: 0,
+            task_buf: Vec::new(),
         })
     }
 
@@ -286,6 +295,7 @@ impl Server {
             Some(Conn::Control(_)) => self.service_control(key, now),
             Some(Conn::Passive(_)) => self.accept_data(key, now),
             Some(Conn::Data(_)) => self.service_data(key, now),
+            Some(Conn::Task(_)) => self.run_task(key, now),
             // An event for a connection closed earlier in this batch.
             None => {}
         }
@@ -354,6 +364,7 @@ impl Server {
                 continue;
             }
             self.close_data(key);
+            self.cancel_task(key);
             if let Some(Conn::Control(mut control)) = self.conns.try_remove(key) {
                 control.stream.deregister(self.poll.registry());
                 self.timers.set(key, None);
