@@ -41,6 +41,14 @@ pub const MAX_STAT_ENTRIES: usize = 2000;
 /// A STAT listing is made as the control connection drains: this much at a time, at most.
 pub const STAT_REFILL_BYTES: usize = 16 * 1024;
 
+/// Pacing (--max-rate-*): a paced transfer waits for this much of its rate and then moves it in
+/// one pump (sendfile slices of 20 ms: about 50 pumps a second, whatever the rate).
+pub const PACE_SLICE_MS: u64 = 20;
+/// The most a rate bucket holds (so the most a transfer gets at once after a pause).
+pub const PACE_BURST_MS: u64 = 100;
+/// The smallest pacing slice, for low rates (1K/s moves 4 KiB every 4 s).
+pub const PACE_MIN_SLICE_BYTES: u64 = 4096;
+
 /// Longest CLNT name kept for the logs.
 pub const MAX_CLIENT_NAME_BYTES: usize = 64;
 /// Delay before the 530 of the first failed login; it doubles with each further failure.
@@ -88,6 +96,17 @@ pub struct Config {
     pub login_timeout: Duration,
     /// FTPS (RFC 4217): None when no certificate was given.
     pub tls: Option<TlsConfig>,
+    /// --max-rate-*: bytes a second, None for no limit.
+    pub rates: Rates,
+}
+
+/// Bandwidth limits (transfer/pace.rs): per session and for the whole server, per direction.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Rates {
+    pub down: Option<u64>,
+    pub up: Option<u64>,
+    pub total_down: Option<u64>,
+    pub total_up: Option<u64>,
 }
 
 /// FTPS settings (--tls-*). The certificate itself is loaded by net::tls (the feature `tls`).
@@ -137,6 +156,7 @@ impl Config {
             data_timeout: Duration::from_secs(DEFAULT_DATA_TIMEOUT_SECS),
             login_timeout: Duration::from_secs(DEFAULT_LOGIN_TIMEOUT_SECS),
             tls: None,
+            rates: Rates::default(),
         }
     }
 }

@@ -20,6 +20,7 @@ use leanftpd::net::tls::Keys;
 use leanftpd::net::Server;
 use leanftpd::session::Shared;
 use leanftpd::sys;
+use leanftpd::transfer::pace;
 
 const USAGE: &str = "Usage: leanftpd [OPTIONS]\n\n\
 A small, safe FTP server for embedded Linux.";
@@ -111,6 +112,18 @@ fn options() -> Options {
         ),
         "SECS",
     );
+    for (flag, what) in [
+        ("max-rate-down", "each session's downloads"),
+        ("max-rate-up", "each session's uploads"),
+        (
+            "max-rate-total-down",
+            "all downloads together, shared fairly",
+        ),
+        ("max-rate-total-up", "all uploads together, shared fairly"),
+    ] {
+        let help = format!("bytes/s for {what} (512K, 10M: base 1024; default no limit)");
+        opts.optopt("", flag, &help, "RATE");
+    }
     opts.optopt(
         "",
         "tls-cert",
@@ -420,7 +433,21 @@ fn parse_config(matches: &Matches) -> Result<Config, String> {
             config::DEFAULT_LOGIN_TIMEOUT_SECS,
         )?),
         tls: parse_tls(matches)?,
+        rates: config::Rates {
+            down: rate(matches, "max-rate-down")?,
+            up: rate(matches, "max-rate-up")?,
+            total_down: rate(matches, "max-rate-total-down")?,
+            total_up: rate(matches, "max-rate-total-up")?,
+        },
     })
+}
+
+/// A --max-rate-* flag: bytes a second (transfer::pace::parse_rate).
+fn rate(matches: &Matches, name: &str) -> Result<Option<u64>, String> {
+    matches
+        .opt_str(name)
+        .map(|text| pace::parse_rate(&text).map_err(|e| format!("--{name} {e}")))
+        .transpose()
 }
 
 fn addresses(texts: &[String], flag: &str) -> Result<Vec<SocketAddr>, String> {

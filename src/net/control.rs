@@ -11,6 +11,7 @@ use log::{debug, error, info, warn};
 use mio::net::TcpStream;
 use mio::{Interest, Token};
 
+use super::pace::PerDirection;
 use super::stream::Stream;
 use super::tls::SessionKeys;
 use super::{is_out_of_resources, Conn, Server};
@@ -18,6 +19,7 @@ use crate::config::{ACCEPT_PAUSE_MS, CONTROL_READS_PER_TURN};
 use crate::reply;
 use crate::session::{Action, Session};
 use crate::sys;
+use crate::transfer::pace::Bucket;
 
 pub(super) struct Control {
     pub(super) stream: Stream,
@@ -36,6 +38,8 @@ pub(super) struct Control {
     pub(super) poisoned: bool,
     /// FTPS: this session's TLS configurations, from its AUTH (or implicit TLS listener) on.
     pub(super) tls: Option<SessionKeys>,
+    /// --max-rate-down/-up: this session's buckets.
+    pub(super) rates: PerDirection<Bucket>,
     /// AUTH TLS was accepted: the TLS layer goes on once its 234 is out; nothing is read before.
     start_tls: bool,
 }
@@ -151,6 +155,7 @@ impl Server {
             finished: false,
             poisoned: false,
             tls,
+            rates: PerDirection::session(&self.shared.config.rates, now),
             start_tls: false,
         })));
         self.sessions += 1;

@@ -17,7 +17,6 @@ use mio::{Interest, Token};
 
 use super::stream::{Shutdown, Stream};
 use super::{is_out_of_resources, Conn, Server};
-use crate::config::TURN_BYTES;
 use crate::session::DataEvent;
 use crate::sys;
 use crate::transfer::{Job, Step, TransferError};
@@ -34,6 +33,8 @@ pub(super) struct DataConn {
     pub(super) owner: usize,
     state: DataState,
     job: Option<Job>,
+    /// A rate pool (net/pace.rs) gave this connection its turn: it may draw on it now.
+    pub(super) pace_turn: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -191,6 +192,7 @@ impl Server {
             owner,
             state,
             job,
+            pace_turn: false,
         })));
         Some(key)
     }
@@ -309,12 +311,28 @@ impl Server {
         let Some(job) = data.job.as_mut() else {
             return;
         };
+        let (direction, before) = (job.direction(), job.bytes());
+        let turn = std::mem::take(&mut data.pace_turn);
+        // --max-rate-*: a smaller budget, or a wait on a timer or in a pool's queue.
+        let Some(budget) = self.pace_budget(key, owner, direction, turn, now) else {
+            return;
+        };
+        let Some(Conn::Data(data)) = self.conns.get_mut(key) else {
+            return;
+        };
+        let Some(job) = data.job.as_mut() else {
+            return;
+        };
         let stream = &mut data.stream;
-        let Ok(step) = catch_unwind(AssertUnwindSafe(|| job.pump(stream, TURN_BYTES))) else {
+        let Ok(step) = catch_unwind(AssertUnwindSafe(|| job.pump(stream, budget))) else {
             self.remove_data(owner, key);
             return self.abort_session(owner, "a transfer panicked");
         };
         let bytes = job.bytes();
+        self.pace_charge(owner, direction, bytes - before);
+        let Some(Conn::Data(data)) = self.conns.get_mut(key) else {
+            return;
+        };
         match step {
             Ok(Step::Blocked) => self.session_event(owner, DataEvent::Progress { bytes }, now),
             Ok(Step::Yield) => {
@@ -380,6 +398,7 @@ impl Server {
             _ => {}
         }
         self.timers.set(key, None);
+        self.pace_forget(key);
         if let Some(control) = self.control(owner) {
             if control.data_key == Some(key) {
                 control.data_key = None;

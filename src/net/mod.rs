@@ -14,12 +14,13 @@
 //!
 //! Files: `control.rs` (accepting and serving control connections), `data.rs` (passive
 //! listeners, PORT connects, data connections and their states), `task.rs` (tasks without a
-//! connection: checksums), `stream.rs` (the stream seam), `timer.rs` (the timer table),
+//! connection: checksums), `pace.rs` (--max-rate-*: budgets, waits, the pools' turns), `stream.rs` (the stream seam), `timer.rs` (the timer table),
 //! `launch.rs` (inetd, systemd sockets, sd_notify).
 
 mod control;
 mod data;
 pub mod launch;
+mod pace;
 pub mod stream;
 mod task;
 mod timer;
@@ -50,9 +51,11 @@ use crate::config::{
 use crate::reply;
 use crate::session::{Session, Shared};
 use crate::sys;
+use crate::transfer::pace::Pool;
 
 use control::Control;
 use data::{DataConn, Passive};
+use pace::PerDirection;
 use task::TaskConn;
 use timer::Timers;
 use tls::Keys;
@@ -100,6 +103,8 @@ pub struct Server {
     /// Tasks in the slab, and the read buffer they share (empty while none runs).
     tasks: usize,
     task_buf: Vec<u8>,
+    /// --max-rate-total-down/-up: the buckets all sessions share, and who waits for them.
+    pools: PerDirection<Pool>,
 }
 
 /// A socket accepting control connections.
@@ -164,6 +169,7 @@ impl Server {
             )?;
             entry.insert(Conn::Listener(listener));
         }
+        let pools = PerDirection::server(&shared.config.rates, Instant::now());
         let passive_ports = shared
             .config
             .pasv_ports
@@ -188,6 +194,7 @@ impl Server {
             notify: None,
             tasks: 0,
             task_buf: Vec::new(),
+            pools,
         })
     }
 
@@ -233,6 +240,7 @@ impl Server {
             let timeout = if self.runnable.is_empty() {
                 [
                     self.timers.next(),
+                    self.pace_wake_at(),
                     self.accept_paused_until,
                     self.stop_deadline,
                 ]
@@ -284,6 +292,7 @@ impl Server {
                 self.service(key, now);
             }
             self.fire_timers(now);
+            self.pace_turns(now);
             self.resume_accepting(now);
             self.close_pending();
         }

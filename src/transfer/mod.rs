@@ -15,11 +15,13 @@
 //! with a buffer the loop lends them; ABOR drops any task, with or without a connection.
 //!
 //! Files: `send.rs` (RETR), `receive.rs` (STOR, APPE, STOU), `list.rs` (LIST, NLST, MLSD),
-//! `checksum.rs` (HASH and the X-verbs), `record.rs` (what a finished transfer leaves behind for
+//! `checksum.rs` (HASH and the X-verbs), `pace.rs` (the rate buckets the loop paces
+//! transfers by), `record.rs` (what a finished transfer leaves behind for
 //! the logs).
 
 mod checksum;
 mod list;
+pub mod pace;
 mod receive;
 pub mod record;
 mod send;
