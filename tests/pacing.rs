@@ -7,7 +7,10 @@
 //! Tolerances: one client within 5% of its rate; 20 clients under a total, the sum within 5% of
 //! the total and each client within 15% of its fair share (total / 20). A transfer starts with a
 //! full bucket (100 ms of the rate), so a 10 s transfer measures about 1% fast; a loaded machine
-//! makes it slower, never faster (a bucket holds 100 ms at most).
+//! makes it slower, never faster (a bucket holds 100 ms at most). Measured on a 2-core machine,
+//! idle and with both cores kept busy by two spinning shells: every rate +0.4% to +1.0%, each
+//! of the 20 shares +0.4% to +6.5% of total / 20; a bystander's NOOP p50 0.3 ms, slowest 4 ms
+//! idle and 59 ms loaded (bound: p50 5 ms, slowest 200 ms).
 
 #[macro_use]
 mod common;
@@ -236,19 +239,20 @@ fn a_paced_download_does_not_slow_a_bystander() {
     assert_eq!(c.reply().code, 226);
 }
 
-/// ABOR while the transfer waits for its bucket (64K/s: a 4 KiB slice every 62 ms): 426 and
-/// 226 at once, not at the next slice, and the session goes on.
+/// ABOR while the transfer waits for its bucket (16K/s: a 4 KiB slice every 250 ms): 426 and
+/// 226 at once, not at the next slice, and the session goes on. Bound: 150 ms (0.4-0.9 ms
+/// measured, idle and with both cores of a 2-core machine busy).
 #[test]
 fn abor_during_a_paced_wait_answers_at_once() {
-    let s = Server::start(&["-a", "--max-rate-down", "64K"]);
+    let s = Server::start(&["-a", "--max-rate-down", "16K"]);
     s.put("file", &pattern(MIB as usize, 2));
     s.put("small", b"still works");
     let mut c = s.anonymous();
     c.expect("TYPE I", 200);
     let mut d = c.epsv_connect();
     c.expect("RETR file", 150);
-    // The first burst (100 ms of the rate, 6,553 bytes), then the transfer waits.
-    let mut buf = vec![0u8; 6553];
+    // The first burst (one slice, 4,096 bytes: more than 100 ms of the rate), then it waits.
+    let mut buf = vec![0u8; 4096];
     std::io::Read::read_exact(&mut d, &mut buf).unwrap();
     thread::sleep(Duration::from_millis(20));
     let t = Instant::now();
@@ -257,7 +261,7 @@ fn abor_during_a_paced_wait_answers_at_once() {
     assert_eq!(c.reply().code, 226);
     let took = t.elapsed();
     eprintln!("ABOR answered in {took:?}");
-    assert!(took < Duration::from_millis(50), "ABOR took {took:?}");
+    assert!(took < Duration::from_millis(150), "ABOR took {took:?}");
     let rest = read_all(&mut d).len();
     assert!(rest < 64 * 1024, "{rest} bytes came after ABOR");
     assert_eq!(c.retr(Mode::Epsv, "small"), b"still works");
