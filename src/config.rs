@@ -56,6 +56,12 @@ pub const DESCRIPTORS_PER_SESSION: u64 = 3;
 pub const DESCRIPTORS_SPARE: u64 = 64;
 /// How long accepting pauses when the process is out of descriptors (EMFILE/ENFILE).
 pub const ACCEPT_PAUSE_MS: u64 = 200;
+/// Syslog lines waiting for a full or missing syslog socket; more are dropped and counted.
+pub const SYSLOG_QUEUE_LINES: usize = 64;
+/// A syslog line is cut here (RFC 3164 4.1: 1024 bytes or less).
+pub const SYSLOG_LINE_BYTES: usize = 1024;
+/// A syslog socket found gone is connected again at most this often.
+pub const SYSLOG_RECONNECT_MS: u64 = 1000;
 
 pub const DEFAULT_LISTEN: &str = "0.0.0.0:2121";
 pub const DEFAULT_MAX_CLIENTS: usize = 256;

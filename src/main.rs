@@ -15,6 +15,8 @@ use log::{info, warn, LevelFilter};
 use leanftpd::auth::{self, Users};
 use leanftpd::config::{self, Config, TlsConfig, TlsRequired};
 use leanftpd::fs::Jail;
+use leanftpd::log::xferlog::Xferlog;
+use leanftpd::log::Facility;
 use leanftpd::net::tls::Keys;
 use leanftpd::net::{self, Server};
 use leanftpd::session::Shared;
@@ -152,6 +154,27 @@ fn options() -> Options {
         "write the process id to this file (for init scripts)",
         "FILE",
     );
+    opts.optflagopt(
+        "",
+        "syslog",
+        &format!(
+            "log to syslog instead of stderr, through this socket (default {})",
+            leanftpd::log::DEFAULT_SYSLOG_SOCKET
+        ),
+        "SOCKET",
+    );
+    opts.optopt(
+        "",
+        "syslog-facility",
+        "syslog facility: daemon (default), ftp, local0..local7",
+        "NAME",
+    );
+    opts.optopt(
+        "",
+        "xferlog",
+        "append one wu-ftpd xferlog(5) line per file transfer to FILE (SIGHUP reopens it)",
+        "FILE",
+    );
     opts.optflag(
         "",
         "hash-password",
@@ -204,6 +227,11 @@ fn run() -> Result<(), String> {
         return Err("--run-as needs the server to be started as root".into());
     }
     let tls_keys = shared.config.tls.as_ref().map(Keys::load).transpose()?;
+    // Opened before privileges drop: /var/log is root's.
+    let xferlog = matches
+        .opt_str("xferlog")
+        .map(|path| Xferlog::open(path.as_ref()).map_err(|e| format!("--xferlog {path}: {e}")))
+        .transpose()?;
     let listeners = net::bind(&shared.config)?;
     // The pid file goes where init scripts want it (/run), which needs root: before the drop.
     let pid_file = matches.opt_str("pid-file").map(PathBuf::from);
@@ -225,6 +253,9 @@ fn run() -> Result<(), String> {
     // it may send SIGTERM at once.
     let mut server = Server::new(shared, listeners, tls_keys)
         .map_err(|e| format!("cannot start the event loop: {e}"))?;
+    if let Some(xferlog) = xferlog {
+        server.set_xferlog(xferlog);
+    }
     for addr in addrs {
         info!("listening on {addr}");
     }
@@ -314,10 +345,19 @@ fn init_logger(matches: &Matches) -> Result<(), String> {
         (false, 1) => LevelFilter::Debug,
         (false, _) => LevelFilter::Trace,
     };
-    simple_logger::SimpleLogger::new()
-        .with_level(level)
-        .init()
-        .map_err(|e| format!("cannot start logging: {e}"))
+    let facility = match matches.opt_str("syslog-facility") {
+        None => Facility::Daemon,
+        Some(name) => Facility::parse(&name).ok_or_else(|| {
+            format!("--syslog-facility {name}: want daemon, ftp or local0..local7")
+        })?,
+    };
+    let syslog = matches
+        .opt_present("syslog")
+        .then(|| matches.opt_str("syslog"));
+    // Under --inetd or socket activation stderr may be the client's socket: pass true there.
+    let stderr_unsafe = false;
+    let target = leanftpd::log::target(syslog, facility, stderr_unsafe);
+    leanftpd::log::init(target, level, stderr_unsafe)
 }
 
 fn parse_config(matches: &Matches) -> Result<Config, String> {

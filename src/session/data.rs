@@ -159,6 +159,7 @@ impl Session {
             user: self
                 .user_ref()
                 .map_or("".into(), |user| user.account.name.as_str().into()),
+            anonymous: self.is_anonymous(),
             peer: self.peer.ip(),
             verb: running.verb,
             path: running.path.clone(),

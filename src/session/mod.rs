@@ -30,6 +30,7 @@ use crate::config::{
 };
 use crate::fs::{self, FileKind, Jail, WriteMode};
 use crate::listing::{self, Facts};
+use crate::log::status::SessionState;
 use crate::proto::verb;
 use crate::reply;
 use crate::transfer::{
@@ -547,6 +548,19 @@ impl Session {
     /// The record of a transfer that ended, for the logs (the stderr line, xferlog...).
     pub fn poll_record(&mut self) -> Option<TransferRecord> {
         self.records.pop_front()
+    }
+
+    /// What the session is doing, for the SIGUSR1 status line, and the bytes its running
+    /// transfer has moved so far.
+    pub fn state(&self) -> (SessionState, Option<(Direction, u64)>) {
+        match &self.data {
+            Data::Transferring(running) => (
+                SessionState::Transferring,
+                Some((running.direction, running.bytes)),
+            ),
+            _ if self.is_logged_in() => (SessionState::Idle, None),
+            _ => (SessionState::LoggingIn, None),
+        }
     }
 
     /// True while `poll_action` has something to hand out.

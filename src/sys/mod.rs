@@ -7,6 +7,7 @@
 //! - `fs`: the descriptor-relative file-system calls the jail (`crate::fs`) is built from.
 //! - `net`: listener sockets, socket options, sendfile, splice and pipes.
 //! - `process`: signals, privileges, identity lookup, randomness.
+//! - `time`: local civil time (localtime_r) for the log timestamps.
 //!
 //! Rules for code in this folder: every `unsafe` block carries a `// SAFETY:` comment (clippy
 //! enforces it below), every descriptor a call returns is owned at once (`owned_fd`), and every
@@ -20,6 +21,7 @@ use std::os::fd::{FromRawFd, OwnedFd};
 pub(crate) mod fs;
 mod net;
 mod process;
+mod time;
 
 pub use fs::is_writable;
 pub use net::{bind_listener, pipe, sendfile, set_oob_inline, set_pipe_size, splice};
@@ -27,6 +29,7 @@ pub use process::{
     drain_signals, drop_privileges, ephemeral_port_range, fill_random, is_root, lookup_identity,
     raise_descriptor_limit, random_u32, signal_pipe,
 };
+pub use time::{local_time, CivilTime};
 
 /// The result of a system call that answers -1 (or any negative value) with errno set: the value
 /// itself, or errno as an `io::Error`. Works for `int`, `ssize_t` and `long` returns alike.
