@@ -139,6 +139,7 @@ impl Writer {
         let time = sys::local_time(unix_now());
         let line = format_line(self.facility, level, &time, self.pid, message);
         self.send_queued();
+        self.queue_drop_count();
         if self.queue.len() >= SYSLOG_QUEUE_LINES {
             self.dropped += 1;
             return;
@@ -152,8 +153,21 @@ impl Writer {
         (self.queue.len(), self.dropped)
     }
 
-    /// Sends queued lines until the socket would block; when the queue has emptied after drops,
-    /// the count of dropped lines goes next.
+    /// Once the queue has room after drops, their count takes the next place in it: before any
+    /// line logged later.
+    fn queue_drop_count(&mut self) {
+        if self.dropped == 0 || self.queue.len() >= SYSLOG_QUEUE_LINES {
+            return;
+        }
+        let text = format!("syslog: {} lines dropped", self.dropped);
+        let time = sys::local_time(unix_now());
+        let line = format_line(self.facility, Level::Warn, &time, self.pid, &text);
+        self.queue.push_back(line);
+        self.dropped = 0;
+    }
+
+    /// Sends queued lines until the socket would block; once there is room after drops, the
+    /// count of dropped lines is queued next.
     pub fn send_queued(&mut self) {
         if self.socket.is_none() {
             let retry = Duration::from_millis(SYSLOG_RECONNECT_MS);
@@ -167,13 +181,7 @@ impl Writer {
             }
         }
         loop {
-            if self.queue.is_empty() && self.dropped > 0 {
-                let text = format!("syslog: {} lines dropped", self.dropped);
-                let time = sys::local_time(unix_now());
-                let line = format_line(self.facility, Level::Warn, &time, self.pid, &text);
-                self.queue.push_back(line);
-                self.dropped = 0;
-            }
+            self.queue_drop_count();
             let Some(line) = self.queue.front() else {
                 return;
             };
