@@ -62,6 +62,8 @@ pub const SYSLOG_QUEUE_LINES: usize = 64;
 pub const SYSLOG_LINE_BYTES: usize = 1024;
 /// A syslog socket found gone is connected again at most this often.
 pub const SYSLOG_RECONNECT_MS: u64 = 1000;
+/// While syslog lines wait for room, the loop wakes this often to send them.
+pub const SYSLOG_RETRY_MS: u64 = 100;
 
 pub const DEFAULT_LISTEN: &str = "0.0.0.0:2121";
 pub const DEFAULT_MAX_CLIENTS: usize = 256;

@@ -64,7 +64,8 @@ pub fn init(target: Target, level: LevelFilter, stderr_unsafe: bool) -> Result<(
                 }
                 Err(_) => syslog::Writer::disconnected(socket, facility, std::process::id()),
             };
-            ::log::set_boxed_logger(Box::new(syslog::Syslog::new(writer, level))).map_err(failed)?;
+            ::log::set_boxed_logger(Box::new(syslog::Syslog::new(writer, level)))
+                .map_err(failed)?;
             ::log::set_max_level(level);
             Ok(())
         }

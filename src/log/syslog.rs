@@ -14,6 +14,7 @@ use std::collections::VecDeque;
 use std::fmt::Write as _;
 use std::io::{self, Write};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -26,6 +27,16 @@ use crate::sys::{self, CivilTime};
 const MONTHS: [&str; 12] = [
     "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
 ];
+
+/// Lines wait in the queue (or a count of dropped ones does): the loop wakes to retry.
+static BACKLOG: AtomicBool = AtomicBool::new(false);
+
+/// True while syslog lines wait for room in the socket: the loop then polls with a timeout of
+/// `SYSLOG_RETRY_MS` and flushes the logger each turn, so that they go once the reader reads,
+/// even when nothing else happens.
+pub fn has_backlog() -> bool {
+    BACKLOG.load(Ordering::Relaxed)
+}
 
 /// The syslog facility (RFC 3164 4.1.1): daemon (3), ftp (11), local0..local7 (16-23).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,7 +109,10 @@ pub fn format_line(
 enum Socket {
     Datagram(UnixDatagram),
     /// `sent`: bytes of the queue's first line already written.
-    Stream { stream: UnixStream, sent: usize },
+    Stream {
+        stream: UnixStream,
+        sent: usize,
+    },
 }
 
 /// The syslog connection, its queue and its count of dropped lines.
@@ -148,6 +162,13 @@ impl Writer {
         self.send_queued();
     }
 
+    fn note_backlog(&self) {
+        BACKLOG.store(
+            !self.queue.is_empty() || self.dropped > 0,
+            Ordering::Relaxed,
+        );
+    }
+
     /// Lines waiting in the queue, and lines dropped since the last count was sent.
     pub fn backlog(&self) -> (usize, u64) {
         (self.queue.len(), self.dropped)
@@ -169,6 +190,11 @@ impl Writer {
     /// Sends queued lines until the socket would block; once there is room after drops, the
     /// count of dropped lines is queued next.
     pub fn send_queued(&mut self) {
+        self.send();
+        self.note_backlog();
+    }
+
+    fn send(&mut self) {
         if self.socket.is_none() {
             let retry = Duration::from_millis(SYSLOG_RECONNECT_MS);
             if self.last_connect.elapsed() < retry {

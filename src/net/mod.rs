@@ -43,8 +43,10 @@ use slab::Slab;
 use crate::auth::Users;
 use crate::config::{
     Config, CONTROL_READ_BYTES, EVENTS_CAPACITY, SHUTDOWN_FLUSH_MS, SHUTDOWN_GRACE_MS,
+    SYSLOG_RETRY_MS,
 };
 use crate::log::status::{Status, Totals};
+use crate::log::syslog;
 use crate::log::xferlog::Xferlog;
 use crate::reply;
 use crate::session::{Session, Shared};
@@ -145,7 +147,8 @@ impl Server {
         tls_keys: Option<Keys>,
     ) -> io::Result<Server> {
         let poll = Poll::new()?;
-        let signals = sys::signal_pipe(&[libc::SIGTERM, libc::SIGINT, libc::SIGHUP, libc::SIGUSR1])?;
+        let signals =
+            sys::signal_pipe(&[libc::SIGTERM, libc::SIGINT, libc::SIGHUP, libc::SIGUSR1])?;
         poll.registry().register(
             &mut SourceFd(&signals.as_raw_fd()),
             SIGNAL,
@@ -210,6 +213,8 @@ impl Server {
                     self.timers.next(),
                     self.accept_paused_until,
                     self.stop_deadline,
+                    syslog::has_backlog()
+                        .then(|| Instant::now() + Duration::from_millis(SYSLOG_RETRY_MS)),
                 ]
                 .into_iter()
                 .flatten()
