@@ -285,6 +285,14 @@ fn the_facility_flag_sets_the_pri() {
 }
 
 #[test]
+fn an_xferlog_that_cannot_be_opened_is_a_start_up_error() {
+    let dir = TempDir::new("xferlog");
+    let path = dir.join("missing-dir").join("xferlog");
+    let path = path.display().to_string();
+    refuses(&["-a", "--xferlog", &path], &["--xferlog", &path]);
+}
+
+#[test]
 fn a_missing_syslog_socket_is_one_stderr_line_and_the_server_runs_on_stderr() {
     let dir = TempDir::new("nosyslog");
     let missing = dir.join("log");
@@ -434,7 +442,7 @@ fn xferlog_lines_match_what_was_transferred_field_by_field() {
     assert_eq!(summary(&f[1]), "5000 /a\\040b.bin b o a anonymous c");
     assert_eq!(summary(&f[2]), "10 /t\\134x.txt a i a anonymous c");
     let size: u64 = f[3][3].parse().unwrap();
-    assert!(size >= 64 * 1024 && size < 32 << 20, "{size}");
+    assert!((64 * 1024..32 << 20).contains(&size), "{size}");
     assert_eq!(
         &f[3][4..],
         [

@@ -99,7 +99,7 @@ mod tests {
         status.totals.add(Direction::Upload, 5);
         status.totals.add(Direction::Download, 7);
         status.totals.add(Direction::Listing, 3);
-        status.uptime = Duration::from_millis(3725_900);
+        status.uptime = Duration::from_millis(3_725_900);
         assert_eq!(
             status.to_string(),
             "status: 4 sessions (1 logging in, 2 idle, 1 transferring), 1 transfers running, \
