@@ -72,6 +72,12 @@ impl Syslogd {
         );
     }
 
+    /// The daemon restarts: the old socket goes, a new one is bound at the same path.
+    fn restart(&mut self) {
+        fs::remove_file(&self.path).unwrap();
+        self.socket = UnixDatagram::bind(&self.path).unwrap();
+    }
+
     /// Reads what is waiting now, without waiting for more.
     fn drain(&mut self) -> usize {
         self.socket.set_nonblocking(true).unwrap();
@@ -290,6 +296,91 @@ fn an_xferlog_that_cannot_be_opened_is_a_start_up_error() {
     let path = dir.join("missing-dir").join("xferlog");
     let path = path.display().to_string();
     refuses(&["-a", "--xferlog", &path], &["--xferlog", &path]);
+}
+
+#[test]
+fn a_restarted_syslog_daemon_is_connected_again_and_no_line_is_lost() {
+    let mut syslogd = Syslogd::bind();
+    let s = Daemon::start(&mut syslogd, &["-a"]);
+    syslogd.restart();
+    // The first line finds the old socket gone (ECONNREFUSED); it waits in the queue until the
+    // new socket is connected (at most a second later).
+    let mut c = Client::connect(s.addr);
+    c.login_anonymous();
+    c.expect("QUIT", 221);
+    syslogd.wait_for("] closed");
+    let info = messages(&syslogd.lines, 30, s.pid());
+    let session: Vec<&str> = info
+        .iter()
+        .skip_while(|m| !m.starts_with("connection from"))
+        .map(|m| m.split(" from ").next().unwrap())
+        .collect();
+    assert_eq!(session, ["connection", "anonymous logged in", "closed"]);
+    assert_eq!(s.stderr(), "");
+}
+
+#[test]
+fn a_stream_syslog_socket_gets_nul_ended_lines() {
+    use std::os::unix::net::UnixListener;
+    let dir = TempDir::new("syslog-stream");
+    let path = dir.join("log");
+    let listener = UnixListener::bind(&path).unwrap();
+    let root = TempDir::new("root");
+    let child = KillOnDrop(
+        Command::new(BIN)
+            .args(["--root", &root.path().display().to_string(), "-a"])
+            .args(["--listen", "127.0.0.1:0"])
+            .arg(format!("--syslog={}", path.display()))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    listener.set_nonblocking(true).unwrap();
+    let mut accepted = None;
+    assert!(eventually(IO_TIMEOUT, || {
+        accepted = listener.accept().ok().map(|(stream, _)| stream);
+        accepted.is_some()
+    }));
+    let mut stream = accepted.unwrap();
+    stream.set_nonblocking(false).unwrap();
+    stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    let mut received = Vec::new();
+    let mut frames = |received: &mut Vec<u8>, until: &str| -> Vec<String> {
+        let mut buf = [0u8; 4096];
+        while !String::from_utf8_lossy(received).contains(until) {
+            let n = stream.read(&mut buf).unwrap();
+            assert!(n > 0, "the server closed the syslog stream");
+            received.extend_from_slice(&buf[..n]);
+        }
+        received
+            .split(|&b| b == 0)
+            .map(|f| String::from_utf8_lossy(f).into_owned())
+            .collect()
+    };
+    let lines = frames(&mut received, "listening on ");
+    let listening = lines.iter().find(|l| l.contains("listening on ")).unwrap();
+    let (pri, pid, message) = parse(listening);
+    assert_eq!((pri, pid), (30, child.0.id()));
+    let addr: SocketAddr = message["listening on ".len()..].parse().unwrap();
+    let mut c = Client::connect(addr);
+    c.login_anonymous();
+    c.expect("QUIT", 221);
+    let lines = frames(&mut received, "] closed");
+    assert!(lines.iter().all(|l| !l.contains('\n')));
+    let closed = lines.iter().find(|l| l.ends_with("] closed")).unwrap();
+    assert_eq!(parse(closed).0, 30);
+}
+
+/// A child process killed and reaped when the test ends, passing or not.
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 #[test]

@@ -19,6 +19,11 @@ use ::log::LevelFilter;
 
 pub use syslog::Facility;
 
+/// Month abbreviations of both timestamps (RFC 3164, ctime(3)).
+const MONTHS: [&str; 12] = [
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
+
 /// The syslog socket of every Linux libc (glibc, musl, uClibc) and of BusyBox syslogd.
 pub const DEFAULT_SYSLOG_SOCKET: &str = "/dev/log";
 
@@ -77,8 +82,20 @@ fn stderr(level: LevelFilter) -> Result<(), ::log::SetLoggerError> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+    use crate::sys::CivilTime;
+
+    /// Wednesday, 2 December 2026, 16:59:07: the moment the formatting tests log at.
+    pub(crate) const DEC_2: CivilTime = CivilTime {
+        year: 2026,
+        month: 12,
+        day: 2,
+        hour: 16,
+        minute: 59,
+        second: 7,
+        weekday: 3,
+    };
 
     #[test]
     fn syslog_is_the_default_only_where_stderr_may_be_the_client() {

@@ -21,12 +21,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use ::log::{Level, LevelFilter, Log, Metadata, Record};
 use mio::net::{UnixDatagram, UnixStream};
 
+use super::MONTHS;
 use crate::config::{SYSLOG_LINE_BYTES, SYSLOG_QUEUE_LINES, SYSLOG_RECONNECT_MS};
 use crate::sys::{self, CivilTime};
-
-const MONTHS: [&str; 12] = [
-    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-];
 
 /// Lines wait in the queue (or a count of dropped ones does): the loop wakes to retry.
 static BACKLOG: AtomicBool = AtomicBool::new(false);
@@ -316,16 +313,7 @@ impl Log for Syslog {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    const DEC_2: CivilTime = CivilTime {
-        year: 2026,
-        month: 12,
-        day: 2,
-        hour: 16,
-        minute: 59,
-        second: 7,
-        weekday: 3,
-    };
+    use crate::log::tests::DEC_2;
 
     #[test]
     fn lines_carry_pri_timestamp_and_ident() {
@@ -337,22 +325,19 @@ mod tests {
             line(Facility::Daemon, Level::Info, "listening on 127.0.0.1:21"),
             "<30>Dec  2 16:59:07 leanftpd[42]: listening on 127.0.0.1:21"
         );
-        assert_eq!(
-            line(Facility::Local(0), Level::Info, "x"),
-            "<134>Dec  2 16:59:07 leanftpd[42]: x"
-        );
-        assert_eq!(
-            line(Facility::Ftp, Level::Error, "x"),
-            "<91>Dec  2 16:59:07 leanftpd[42]: x"
-        );
-        assert_eq!(
-            line(Facility::Local(7), Level::Warn, "x"),
-            "<188>Dec  2 16:59:07 leanftpd[42]: x"
-        );
-        assert_eq!(
-            line(Facility::Daemon, Level::Trace, "x"),
-            "<31>Dec  2 16:59:07 leanftpd[42]: x"
-        );
+        // PRI = facility * 8 + severity.
+        for (facility, level, pri) in [
+            (Facility::Local(0), Level::Info, 134),
+            (Facility::Ftp, Level::Error, 91),
+            (Facility::Local(7), Level::Warn, 188),
+            (Facility::Daemon, Level::Debug, 31),
+            (Facility::Daemon, Level::Trace, 31),
+        ] {
+            assert_eq!(
+                line(facility, level, "x"),
+                format!("<{pri}>Dec  2 16:59:07 leanftpd[42]: x")
+            );
+        }
         // One event, one line: a name with a newline cannot forge a second line.
         assert_eq!(
             line(Facility::Daemon, Level::Info, "RETR /a\nb\r\0c"),

@@ -26,13 +26,11 @@ use std::io::{self, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
+use super::MONTHS;
 use crate::sys::CivilTime;
 use crate::transfer::{Direction, TransferRecord};
 
 const DAYS: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
-const MONTHS: [&str; 12] = [
-    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-];
 
 /// The xferlog line for `record` (with its newline), ended at local time `now`; None for
 /// listings.
@@ -141,16 +139,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-
-    const DEC_2: CivilTime = CivilTime {
-        year: 2026,
-        month: 12,
-        day: 2,
-        hour: 16,
-        minute: 59,
-        second: 7,
-        weekday: 3,
-    };
+    use crate::log::tests::DEC_2;
 
     fn record(direction: Direction, path: &[u8], code: u16) -> TransferRecord {
         TransferRecord {
