@@ -13,12 +13,13 @@
 //! call, so a panic cannot leave it half updated.
 //!
 //! Files: `control.rs` (accepting and serving control connections), `data.rs` (passive
-//! listeners, PORT connects, data connections and their states), `stream.rs` (the stream
-//! seam), `timer.rs` (the timer table).
+//! listeners, PORT connects, data connections and their states), `task.rs` (tasks without a
+//! connection: checksums), `stream.rs` (the stream seam), `timer.rs` (the timer table).
 
 mod control;
 mod data;
 pub mod stream;
+mod task;
 mod timer;
 #[cfg(feature = "tls")]
 pub mod tls;
@@ -55,6 +56,7 @@ use crate::transfer::TransferRecord;
 
 use control::Control;
 use data::{DataConn, Passive};
+use task::TaskConn;
 use timer::Timers;
 use tls::Keys;
 
@@ -66,6 +68,7 @@ enum Conn {
     Control(Box<Control>),
     Passive(Box<Passive>),
     Data(Box<DataConn>),
+    Task(Box<TaskConn>),
 }
 
 pub struct Server {
@@ -98,6 +101,9 @@ pub struct Server {
     /// Bytes of the transfers that ended, and the start, for SIGUSR1's status line.
     totals: Totals,
     started: Instant,
+    /// Tasks in the slab, and the read buffer they share (empty while none runs).
+    tasks: usize,
+    task_buf: Vec<u8>,
 }
 
 /// A socket accepting control connections.
@@ -187,6 +193,8 @@ impl Server {
             xferlog: None,
             totals: Totals::default(),
             started: Instant::now(),
+            tasks: 0,
+            task_buf: Vec::new(),
         })
     }
 
@@ -281,6 +289,7 @@ impl Server {
             Some(Conn::Control(_)) => self.service_control(key, now),
             Some(Conn::Passive(_)) => self.accept_data(key, now),
             Some(Conn::Data(_)) => self.service_data(key, now),
+            Some(Conn::Task(_)) => self.run_task(key, now),
             // An event for a connection closed earlier in this batch.
             None => {}
         }
@@ -349,6 +358,7 @@ impl Server {
                 continue;
             }
             self.close_data(key);
+            self.cancel_task(key);
             if let Some(Conn::Control(mut control)) = self.conns.try_remove(key) {
                 control.stream.deregister(self.poll.registry());
                 self.timers.set(key, None);
