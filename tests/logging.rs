@@ -612,3 +612,42 @@ fn sigusr1_logs_sessions_by_state_transfers_and_bytes() {
     assert!(line.ends_with(" s"), "{line}");
     drop(d);
 }
+
+/// The xferlog is opened before `--run-as` drops root, so it may live where only root writes
+/// (/var/log); a SIGHUP reopen the run-as user cannot do keeps the file open before, and says so.
+#[test]
+fn the_xferlog_is_opened_before_privileges_drop() {
+    use std::os::unix::fs::PermissionsExt;
+    assert!(
+        is_root(),
+        "--run-as needs root (the CI runs the suite as root)"
+    );
+    let logs = TempDir::new("xferlog-root");
+    fs::set_permissions(logs.path(), fs::Permissions::from_mode(0o700)).unwrap();
+    let xferlog = logs.join("xferlog");
+    let root = TempDir::new("root");
+    fs::set_permissions(root.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    root.write("f.txt", b"abc");
+    let s = Server::start_in(
+        root.path(),
+        &[
+            "-a",
+            "--run-as",
+            "nobody",
+            "--xferlog",
+            &xferlog.display().to_string(),
+        ],
+    );
+    let mut c = s.anonymous();
+    assert_eq!(c.retr(Mode::Pasv, "f.txt"), b"abc");
+    assert!(s.wait_for_log("RETR /f.txt", 1, IO_TIMEOUT));
+    assert_eq!(xferlog_lines(&xferlog).len(), 1);
+    let rotated = logs.join("xferlog.1");
+    fs::rename(&xferlog, &rotated).unwrap();
+    s.signal(libc::SIGHUP);
+    assert!(s.wait_for_log("SIGHUP: cannot reopen the xferlog", 1, IO_TIMEOUT));
+    assert_eq!(c.retr(Mode::Pasv, "f.txt"), b"abc");
+    assert!(s.wait_for_log("RETR /f.txt", 2, IO_TIMEOUT));
+    assert_eq!(xferlog_lines(&rotated).len(), 2);
+    assert!(!xferlog.exists());
+}
