@@ -715,7 +715,7 @@ fn every_due_deadline_is_handled_in_one_call() {
 fn the_state_follows_login_and_transfers() {
     let root = Root::new("state");
     let now = Instant::now();
-    let mut s = session(&root, true, now);
+    let s = session(&root, true, now);
     assert_eq!(s.state(), (SessionState::LoggingIn, None));
     let mut s = uploading(&root, now);
     s.handle_data_event(DataEvent::Progress { bytes: 5 }, now);
