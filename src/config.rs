@@ -23,6 +23,9 @@ pub const SENDFILE_CHUNK_BYTES: usize = 1024 * 1024;
 pub const TRANSFER_BUFFER_BYTES: usize = 128 * 1024;
 /// Listing lines (LIST, NLST, MLSD) formatted per refill: a listing never holds a whole directory.
 pub const LIST_REFILL_BYTES: usize = 16 * 1024;
+/// Bytes a checksum (HASH, XSHA256...) reads and hashes per turn of the loop: one pread, so a
+/// 4 GiB file never holds up the other sessions for more than one slice.
+pub const CHECKSUM_SLICE_BYTES: usize = 1024 * 1024;
 /// Bytes of a file read per TYPE A refill of a download: converted, they grow to at most twice this.
 pub const ASCII_READ_BYTES: usize = 8192;
 /// Pipe of a binary upload, which splice(2) fills from the socket and empties into the file (below

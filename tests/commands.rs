@@ -38,6 +38,7 @@ fn feat_lists_exactly_the_implemented_features_indented_by_one_space() {
         "CLNT",
         "EPRT",
         "EPSV",
+        "HASH SHA-256*;SHA-512;SHA-1;MD5;CRC32",
         "MDTM",
         "MFMT",
         "MLST type*;size*;modify*;perm*;unix.mode*;",
@@ -46,6 +47,11 @@ fn feat_lists_exactly_the_implemented_features_indented_by_one_space() {
         "SIZE",
         "TVFS",
         "UTF8",
+        "XCRC",
+        "XMD5",
+        "XSHA1",
+        "XSHA256",
+        "XSHA512",
     ];
     want.sort();
     assert_eq!(feats, want);

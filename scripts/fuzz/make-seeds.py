@@ -36,6 +36,13 @@ def wait(n):
     return b"\0t" + bytes([n])
 
 
+def step_task(n):
+    return b"\0h" + bytes([n])
+
+
+TASK_ALL = b"\0H"
+
+
 SESSION = {
     # byte 0: 0 = IPv4 writable, 1 = IPv6, 2 = IPv4-mapped, 4 = read-only, 8 = PASV address.
     "login-pasv-retr": b"\x00" + LOGIN
@@ -57,6 +64,11 @@ SESSION = {
     + b"PASS \r\0\0x\r\n" + b"\xff\xf1NOOP\r\n\xf2\xf2PWD\r\n" + b"cwd pub\r\nXCUP \r\n\r\n"
     + b"\xff\r\n",
     "long-line": b"\x00" + LOGIN + b"NOOP " + b"x" * 4200 + b"\r\n",
+    "checksums": b"\x00" + b"HASH hello.txt\r\nOPTS HASH md5\r\n" + LOGIN
+    + b"HASH pub/data.bin\r\nNOOP\r\nSTAT\r\nPWD\r\n" + step_task(3) + TASK_ALL
+    + b"XCRC \"pub/data.bin\" 10 700\r\n" + step_task(0) + b"ABOR\r\nPWD\r\n"
+    + b"XSHA512 hello.txt 0 99\r\nXSHA256 pub\r\nXSHA1 link-in\r\nXMD5 link-out\r\n"
+    + TASK_ALL + b"OPTS HASH CRC-37\r\nFEAT\r\nHASH empty\r\nQUIT\r\n",
     "port-eprt": b"\x00" + LOGIN
     + b"PORT 127,0,0,1,200,10\r\nLIST\r\n" + CONNECT + PUMP_ALL
     + b"PORT 10,0,0,1,200,10\r\nPORT 127,0,0,1,0,21\r\nEPRT |1|127.0.0.1|5000|\r\n"
@@ -83,6 +95,10 @@ SESSION = {
     # A passive listener opened for a session that QUIT in the same read: 229 after the 221.
     "regress-reply-after-close": b"\x00" + LOGIN + b"EPSV\r\nQUIT\r\n",
     # STAT lists a name holding a CR verbatim: a bare CR inside the 213 reply.
+    # A failed login's delay holds everything behind it until the end of the input; then a
+    # checksum's result runs the next held checksum (the driver must step tasks there too).
+    "regress-task-after-deadline": b"\x00" + b"USER alice\r\nPASS wrong\r\n" + LOGIN
+    + b"HASH hello.txt\r\nXMD5 hello.txt\r\nXCRC pub/data.bin\r\n",
     "regress-stat-bare-cr": b"\x00" + LOGIN + b"MKD c\rd\r\nSTAT /\r\n",
 }
 

@@ -25,6 +25,8 @@ pub(super) struct Control {
     pub(super) peer_ip: IpAddr,
     /// The session's passive listener or data connection (slab key), if any.
     pub(super) data_key: Option<usize>,
+    /// The session's task (slab key), if one runs.
+    pub(super) task_key: Option<usize>,
     /// The socket may hold unread bytes (edge-triggered: cleared only by `WouldBlock`).
     pub(super) readable: bool,
     writable_interest: bool,
@@ -137,6 +139,7 @@ impl Server {
             session,
             peer_ip: ip,
             data_key: None,
+            task_key: None,
             readable: true,
             writable_interest: false,
             finished: false,
@@ -319,6 +322,8 @@ impl Server {
                     connect_to: None,
                 } => self.start_passive_transfer(key, *job, now),
                 Action::CloseData => self.close_data(key),
+                Action::RunTask(task) => self.start_task(key, *task),
+                Action::CancelTask => self.cancel_task(key),
                 Action::StartTls => {
                     if let Some(control) = self.control(key) {
                         control.start_tls = true;

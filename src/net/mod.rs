@@ -13,12 +13,13 @@
 //! call, so a panic cannot leave it half updated.
 //!
 //! Files: `control.rs` (accepting and serving control connections), `data.rs` (passive
-//! listeners, PORT connects, data connections and their states), `stream.rs` (the stream
-//! seam), `timer.rs` (the timer table).
+//! listeners, PORT connects, data connections and their states), `task.rs` (tasks without a
+//! connection: checksums), `stream.rs` (the stream seam), `timer.rs` (the timer table).
 
 mod control;
 mod data;
 pub mod stream;
+mod task;
 mod timer;
 #[cfg(feature = "tls")]
 pub mod tls;
@@ -50,6 +51,7 @@ use crate::sys;
 
 use control::Control;
 use data::{DataConn, Passive};
+use task::TaskConn;
 use timer::Timers;
 use tls::Keys;
 
@@ -61,6 +63,7 @@ enum Conn {
     Control(Box<Control>),
     Passive(Box<Passive>),
     Data(Box<DataConn>),
+    Task(Box<TaskConn>),
 }
 
 pub struct Server {
@@ -88,6 +91,9 @@ pub struct Server {
     stop_deadline: Option<Instant>,
     /// The certificate, when FTPS is configured (reloaded at SIGHUP).
     tls_keys: Option<Keys>,
+    /// Tasks in the slab, and the read buffer they share (empty while none runs).
+    tasks: usize,
+    task_buf: Vec<u8>,
 }
 
 /// A socket accepting control connections.
@@ -172,6 +178,8 @@ impl Server {
             read_buf: vec![0; CONTROL_READ_BYTES].into_boxed_slice(),
             stop_deadline: None,
             tls_keys,
+            tasks: 0,
+            task_buf: Vec::new(),
         })
     }
 
@@ -253,6 +261,7 @@ impl Server {
             Some(Conn::Control(_)) => self.service_control(key, now),
             Some(Conn::Passive(_)) => self.accept_data(key, now),
             Some(Conn::Data(_)) => self.service_data(key, now),
+            Some(Conn::Task(_)) => self.run_task(key, now),
             // An event for a connection closed earlier in this batch.
             None => {}
         }
@@ -321,6 +330,7 @@ impl Server {
                 continue;
             }
             self.close_data(key);
+            self.cancel_task(key);
             if let Some(Conn::Control(mut control)) = self.conns.try_remove(key) {
                 control.stream.deregister(self.poll.registry());
                 self.timers.set(key, None);

@@ -9,6 +9,7 @@
 
 pub mod command;
 pub mod framer;
+pub mod hash;
 pub mod listing;
 pub mod reply;
 pub mod time;

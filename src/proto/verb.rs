@@ -11,8 +11,9 @@
 
 use super::command::{
     decimal, eprt, epsv, mfmt, one_letter, optional_path, path, port, required, site, site_chmod,
-    transfer_type, trim, Command, ParseError,
+    transfer_type, trim, x_hash, Command, ParseError,
 };
+use super::hash::Algorithm;
 
 /// How a verb's argument (the bytes after the verb's one space) becomes a `Command`.
 pub type Parse = for<'a> fn(&'a [u8]) -> Result<Command<'a>, ParseError>;
@@ -20,7 +21,8 @@ pub type Parse = for<'a> fn(&'a [u8]) -> Result<Command<'a>, ParseError>;
 /// One row of the table.
 #[derive(Debug, Clone, Copy)]
 pub struct Verb {
-    /// Upper case, 3 or 4 letters (the parser upper-cases what the client sent).
+    /// Upper case letters and digits, 3 to 7 of them (the parser upper-cases what the client
+    /// sent).
     pub name: &'static str,
     /// The argument's grammar.
     pub parse: Parse,
@@ -44,6 +46,8 @@ pub enum Feat {
     Facts,
     /// A fixed line for FTPS (RFC 4217 6), only when the server has a certificate.
     Tls(&'static str),
+    /// The HASH line, which marks the session's selected algorithm (`hash::feat_line`).
+    Hash,
 }
 
 impl Verb {
@@ -88,6 +92,13 @@ impl Verb {
         }
     }
 
+    const fn feat_hash(self) -> Verb {
+        Verb {
+            feat: Feat::Hash,
+            ..self
+        }
+    }
+
     const fn feat_facts(self) -> Verb {
         Verb {
             feat: Feat::Facts,
@@ -128,6 +139,8 @@ pub const VERBS: &[Verb] = &[
     Verb::new("EPRT", |arg| Ok(Command::Eprt(eprt(trim(arg))?))).feat("EPRT"),
     Verb::new("EPSV", |arg| Ok(Command::Epsv(epsv(trim(arg))?))).feat("EPSV"),
     Verb::new("FEAT", |_| Ok(Command::Feat)).before_login(),
+    // draft-bryan-ftpext-hash: the algorithm is the session's (OPTS HASH), the file whole.
+    Verb::new("HASH", |arg| Ok(Command::Hash(path(arg)?))).feat_hash(),
     // HELP with an optional topic (may be empty).
     Verb::new("HELP", |arg| Ok(Command::Help(trim(arg)))).before_login(),
     // LIST keeps ls options such as `-la` in its argument: the session strips them.
@@ -187,11 +200,17 @@ pub const VERBS: &[Verb] = &[
     Verb::new("SYST", |_| Ok(Command::Syst)).before_login(),
     Verb::new("TYPE", |arg| Ok(Command::Type(transfer_type(trim(arg))?))),
     Verb::new("USER", |arg| Ok(Command::User(required(trim(arg))?))).before_login(),
+    // The older checksum verbs, one algorithm each (draft-bryan-ftpext-hash appendix B).
+    Verb::new("XCRC", |arg| x_hash(arg, Algorithm::Crc32)).feat("XCRC"),
     Verb::new("XCUP", |_| Ok(Command::Cdup)),
     Verb::new("XCWD", |arg| Ok(Command::Cwd(path(arg)?))),
+    Verb::new("XMD5", |arg| x_hash(arg, Algorithm::Md5)).feat("XMD5"),
     Verb::new("XMKD", |arg| Ok(Command::Mkd(path(arg)?))).write(),
     Verb::new("XPWD", |_| Ok(Command::Pwd)),
     Verb::new("XRMD", |arg| Ok(Command::Rmd(path(arg)?))).write(),
+    Verb::new("XSHA1", |arg| x_hash(arg, Algorithm::Sha1)).feat("XSHA1"),
+    Verb::new("XSHA256", |arg| x_hash(arg, Algorithm::Sha256)).feat("XSHA256"),
+    Verb::new("XSHA512", |arg| x_hash(arg, Algorithm::Sha512)).feat("XSHA512"),
 ];
 
 /// The SITE subcommands we run (the argument of `parse` is what follows the subcommand's name).
@@ -297,9 +316,9 @@ pub fn help_lines() -> Vec<String> {
 }
 
 /// The body of the FEAT reply (RFC 2389 3.2): one feature a line, each after a space, sorted.
-/// `mlst` is the session's MLST line (`Facts::feat_line`, which brings its own space); `tls`
-/// says whether the FTPS lines belong in it.
-pub fn feat_lines(mlst: &str, tls: bool) -> Vec<String> {
+/// `mlst` and `hash` are the session's MLST and HASH lines (`Facts::feat_line`,
+/// `hash::feat_line`, each with its own space); `tls` says whether the FTPS lines belong in it.
+pub fn feat_lines(mlst: &str, hash: &str, tls: bool) -> Vec<String> {
     let mut lines: Vec<String> = VERBS
         .iter()
         .filter_map(|verb| match verb.feat {
@@ -307,6 +326,7 @@ pub fn feat_lines(mlst: &str, tls: bool) -> Vec<String> {
             Feat::Tls(_) if !tls => None,
             Feat::Line(line) | Feat::Tls(line) => Some(format!(" {line}")),
             Feat::Facts => Some(mlst.to_string()),
+            Feat::Hash => Some(hash.to_string()),
         })
         .chain(FEATURES.iter().map(|line| format!(" {line}")))
         .collect();
@@ -326,7 +346,8 @@ mod tests {
                 assert!(pair[0].name < pair[1].name, "{pair:?}");
             }
             for verb in table {
-                assert!(verb.name.len() <= 5 && verb.name.bytes().all(|b| b.is_ascii_uppercase()));
+                let upper_or_digit = |b: u8| b.is_ascii_uppercase() || b.is_ascii_digit();
+                assert!(verb.name.len() <= MAX_NAME_BYTES && verb.name.bytes().all(upper_or_digit));
             }
         }
         for pair in NOT_IMPLEMENTED.windows(2) {
@@ -405,19 +426,20 @@ mod tests {
         assert_eq!(
             help_lines(),
             [
-                " ABOR ACCT ALLO APPE AUTH CCC  CDUP CLNT CWD  DELE EPRT EPSV FEAT HELP LIST MDTM",
-                " MFMT MKD  MLSD MLST MODE NLST NOOP OPTS PASS PASV PBSZ PORT PROT PWD  QUIT REST",
-                " RETR RMD  RNFR RNTO SITE SIZE STAT STOR STOU STRU SYST TYPE USER XCUP XCWD XMKD",
-                " XPWD XRMD",
+                " ABOR ACCT ALLO APPE AUTH CCC  CDUP CLNT CWD  DELE EPRT EPSV FEAT HASH HELP LIST",
+                " MDTM MFMT MKD  MLSD MLST MODE NLST NOOP OPTS PASS PASV PBSZ PORT PROT PWD  QUIT",
+                " REST RETR RMD  RNFR RNTO SITE SIZE STAT STOR STOU STRU SYST TYPE USER XCRC XCUP",
+                " XCWD XMD5 XMKD XPWD XRMD XSHA1 XSHA256 XSHA512",
             ]
         );
-        let plain = feat_lines(" MLST type*;size;", false);
+        let plain = feat_lines(" MLST type*;size;", " HASH SHA-256*;MD5", false);
         assert_eq!(
             plain,
             [
                 " CLNT",
                 " EPRT",
                 " EPSV",
+                " HASH SHA-256*;MD5",
                 " MDTM",
                 " MFMT",
                 " MLST type*;size;",
@@ -426,10 +448,15 @@ mod tests {
                 " SIZE",
                 " TVFS",
                 " UTF8",
+                " XCRC",
+                " XMD5",
+                " XSHA1",
+                " XSHA256",
+                " XSHA512",
             ]
         );
         // RFC 4217 6: with a certificate, FEAT announces AUTH TLS, PBSZ and PROT too.
-        let mut tls = feat_lines(" MLST type*;size;", true);
+        let mut tls = feat_lines(" MLST type*;size;", " HASH SHA-256*;MD5", true);
         tls.retain(|line| !plain.contains(line));
         assert_eq!(tls, [" AUTH TLS", " PBSZ", " PROT"]);
     }

@@ -195,6 +195,10 @@ impl Session {
     }
 
     pub(super) fn abor(&mut self, now: Instant) {
+        if self.task.is_some() {
+            // A checksum, not a transfer (they never run together).
+            return self.abor_task();
+        }
         match self.data {
             Data::Transferring(_) => {
                 // RFC 959 ABOR: 426 for the aborted transfer, then 226 for the ABOR itself.

@@ -7,8 +7,8 @@ use super::*;
 impl Session {
     // ---- command loop -------------------------------------------------------------------
 
-    /// Runs the complete lines waiting in the framer. During a transfer only ABOR, STAT, NOOP
-    /// and QUIT run (RFC 959 4.1.3); any other command waits until the transfer ends.
+    /// Runs the complete lines waiting in the framer. During a transfer (or a checksum) only
+    /// ABOR, STAT, NOOP and QUIT run (RFC 959 4.1.3); any other command waits until it ends.
     pub(super) fn run_commands(&mut self, now: Instant) {
         let mut framer = std::mem::take(&mut self.framer);
         while self.lifecycle == Lifecycle::Open
@@ -41,7 +41,7 @@ impl Session {
             if matches!(self.data, Data::Opening { .. }) {
                 break;
             }
-            if self.is_transferring()
+            if self.is_busy()
                 && !matches!(
                     parsed,
                     Ok(Command::Abor | Command::Stat(b"") | Command::Noop | Command::Quit)
@@ -174,6 +174,12 @@ impl Session {
                 "End.",
             ),
             Command::SiteChmod { mode, path } => self.site_chmod(mode, path),
+            Command::Hash(path) => self.hash(path),
+            Command::XHash {
+                algorithm,
+                path,
+                range,
+            } => self.x_hash(algorithm, path, range),
             // Handled before login already.
             Command::Quit
             | Command::User(_)
@@ -194,7 +200,8 @@ impl Session {
     // ---- simple commands ----------------------------------------------------------------
 
     pub(super) fn feat(&mut self) {
-        let lines = verb::feat_lines(&self.facts.feat_line(), self.shared.config.tls.is_some());
+        let tls = self.shared.config.tls.is_some();
+        let lines = verb::feat_lines(&self.facts.feat_line(), &self.hash_feat_line(), tls);
         self.reply_multi(reply::SYSTEM_STATUS, "Features:", &lines, "End");
     }
 
@@ -210,6 +217,8 @@ impl Session {
                     "UTF8 mode cannot be turned off.",
                 );
             }
+        } else if name.eq_ignore_ascii_case(b"HASH") {
+            self.opts_hash(value);
         } else if name.eq_ignore_ascii_case(b"MLST") {
             self.facts = Facts::parse(value);
             let text = self.facts.opts_reply();

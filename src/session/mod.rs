@@ -1,14 +1,16 @@
 //! One control connection's protocol state machine, sans-IO: it never sees a socket, a token or
 //! the wall clock. Bytes come in through `handle_input`, data-connection news through
-//! `handle_passive_opened` and `handle_data_event`, time through `handle_timeout` (and `now`
-//! parameters); replies go out through `output`, requests to the server through `poll_action`,
-//! and the next deadline through `poll_timeout`. The loop (net/) owns every socket.
+//! `handle_passive_opened` and `handle_data_event`, a task's result (a checksum) through
+//! `handle_task_done`, time through `handle_timeout` (and `now` parameters); replies go out
+//! through `output`, requests to the server through `poll_action`, and the next deadline through
+//! `poll_timeout`. The loop (net/) owns every socket.
 //!
 //! Files by concern: `dispatch.rs` (the command loop, the login and permission gates, simple
 //! commands), `login.rs` (USER, PASS, QUIT), `data.rs` (PASV/EPSV/PORT/EPRT, the transfer
 //! lifecycle, ABOR), `files.rs` (RETR, STOR, STOU and the file commands), `listings.rs` (LIST,
-//! NLST, MLSD, MLST, STAT), `replies.rs` (how replies are queued). This file holds the state and
-//! the inputs and outputs of the state machine.
+//! NLST, MLSD, MLST, STAT), `checksum.rs` (HASH, OPTS HASH and the X-verbs, run as tasks of the
+//! loop), `replies.rs` (how replies are queued). This file holds the state and the inputs and
+//! outputs of the state machine.
 //!
 //! Read first: RFC 959 sections 4 and 5.4 (command-reply sequences), RFC 1123 4.1, RFC 2428
 //! (EPSV, EPRT), RFC 3659 (SIZE, MDTM, REST, MLST), RFC 2389 (FEAT, OPTS), RFC 2577 (security).
@@ -30,13 +32,15 @@ use crate::config::{
 };
 use crate::fs::{self, FileKind, Jail, WriteMode};
 use crate::listing::{self, Facts};
+use crate::proto::hash::Algorithm;
 use crate::proto::verb;
 use crate::reply;
 use crate::transfer::{
-    Direction, FileReceiver, FileSender, Job, ListFormat, ListSender, ListSource, TransferError,
-    TransferRecord,
+    Direction, FileReceiver, FileSender, Job, ListFormat, ListSender, ListSource, Task,
+    TransferError, TransferRecord,
 };
 
+mod checksum;
 mod data;
 mod dispatch;
 mod files;
@@ -97,6 +101,11 @@ pub enum Action {
     /// AUTH TLS: once the 234 is sent, put the TLS layer on the control connection and call
     /// `handle_tls_started`; read nothing before.
     StartTls,
+    /// Run `task` (a checksum: no connection) a bounded step per turn; answer with
+    /// `handle_task_done`. The session runs one task at a time.
+    RunTask(Box<Task>),
+    /// Drop the running task (ABOR, the session's end): `handle_task_done` never comes for it.
+    CancelTask,
     /// Send what output is pending, then close the control connection.
     Close,
 }
@@ -233,6 +242,10 @@ pub struct Session {
     hung_up: bool,
     /// RFC 4217: AUTH, PBSZ, PROT.
     tls: Protection,
+    /// OPTS HASH: the algorithm of HASH (SHA-256 until changed).
+    hash_algorithm: Algorithm,
+    /// A checksum the loop runs for the session (`Action::RunTask`).
+    task: Option<checksum::RunningTask>,
     /// What CLNT said, for the log lines.
     client: Option<Box<str>>,
 }
@@ -271,6 +284,8 @@ impl Session {
             lifecycle: Lifecycle::Open,
             hung_up: false,
             tls: Protection::default(),
+            hash_algorithm: Algorithm::Sha256,
+            task: None,
             client: None,
         };
         session.reply(reply::READY, "leanftpd ready.");
@@ -476,7 +491,7 @@ impl Session {
         }
         self.check_data_deadline(now);
         if self.lifecycle == Lifecycle::Open
-            && !self.is_transferring()
+            && !self.is_busy()
             && now >= self.last_activity + self.shared.config.idle_timeout
         {
             info!("[#{}] idle timeout", self.id);
@@ -562,8 +577,8 @@ impl Session {
                 [self.data_deadline(), until].into_iter().flatten().min()
             }
             Lifecycle::Open => {
-                let idle = (!self.is_transferring())
-                    .then(|| self.last_activity + self.shared.config.idle_timeout);
+                let idle =
+                    (!self.is_busy()).then(|| self.last_activity + self.shared.config.idle_timeout);
                 let login = (!self.is_logged_in())
                     .then(|| self.connected_at + self.shared.config.login_timeout);
                 [idle, login, self.data_deadline(), self.login_delay]
@@ -624,6 +639,9 @@ impl Session {
                 self.actions.push_back(Action::CloseData);
                 // A passive port still being opened is answered by no 227/229 now.
                 self.set_data_state(Data::None);
+            }
+            if self.task.take().is_some() {
+                self.actions.push_back(Action::CancelTask);
             }
             self.actions.push_back(Action::Close);
         }

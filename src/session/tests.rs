@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::config::{TlsConfig, TlsRequired};
+use crate::proto::hash::Algorithm;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -549,6 +550,8 @@ fn action_names(s: &mut Session) -> Vec<&'static str> {
             Action::CloseData => "close-data",
             Action::Close => "close",
             Action::StartTls => "start-tls",
+            Action::RunTask(_) => "run-task",
+            Action::CancelTask => "cancel-task",
         })
         .collect()
 }
@@ -1001,4 +1004,182 @@ fn a_data_connection_that_did_not_resume_gets_522_and_the_session_goes_on() {
         format!("522 {}\r\n", tls::TLS_NOT_RESUMED)
     );
     assert_eq!(feed(&mut s, "NOOP\r\n", now), "200 NOOP ok.\r\n");
+}
+
+// ---- checksums ------------------------------------------------------------------------------
+
+/// The task the session asked for, if its next action is `RunTask`.
+fn take_task(s: &mut Session) -> Option<Task> {
+    match s.poll_action() {
+        Some(Action::RunTask(task)) => Some(*task),
+        _ => None,
+    }
+}
+
+/// Runs `task` to its end as the loop does (small slices) and hands the result back.
+fn finish_task(s: &mut Session, mut task: Task, now: Instant) -> String {
+    let mut buf = [0u8; 4];
+    loop {
+        match task.step(&mut buf) {
+            Ok(crate::transfer::Step::Done) => {
+                s.handle_task_done(Ok(task.finish()), now);
+                return take_output(s);
+            }
+            Ok(_) => {}
+            Err(e) => {
+                s.handle_task_done(Err(e), now);
+                return take_output(s);
+            }
+        }
+    }
+}
+
+const HELLO_SHA256: &str = "5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03";
+
+#[test]
+fn hash_runs_as_a_task_and_commands_wait_for_it() {
+    let root = Root::new("hash-task");
+    let now = Instant::now();
+    let mut s = logged_in(&root, false, now);
+    // NOOP runs during the checksum; PWD waits for it, as during a transfer.
+    assert_eq!(
+        feed(&mut s, "HASH hello.txt\r\nNOOP\r\nPWD\r\n", now),
+        "200 NOOP ok.\r\n"
+    );
+    let task = take_task(&mut s).expect("a task");
+    assert!(s.poll_action().is_none());
+    assert_eq!(
+        finish_task(&mut s, task, now),
+        format!(
+            "213 SHA-256 0-6 {HELLO_SHA256} hello.txt\r\n257 \"/\" is the current directory.\r\n"
+        )
+    );
+    // The X-verbs answer with the hex alone, and take a range (end exclusive).
+    assert_eq!(feed(&mut s, "XMD5 \"hello.txt\"\r\n", now), "");
+    let task = take_task(&mut s).unwrap();
+    assert_eq!(
+        finish_task(&mut s, task, now),
+        "213 b1946ac92492d2347c6235b4d2611184\r\n"
+    );
+    feed(&mut s, "XSHA1 hello.txt 1 4\r\n", now);
+    let task = take_task(&mut s).unwrap();
+    assert_eq!(
+        finish_task(&mut s, task, now),
+        "213 d027b4c247e6911ac060b71f7a4979b6e52e773b\r\n"
+    );
+    feed(&mut s, "XCRC /hello.txt\r\n", now);
+    let task = take_task(&mut s).unwrap();
+    assert_eq!(finish_task(&mut s, task, now), "213 363a3020\r\n");
+}
+
+#[test]
+fn opts_hash_selects_the_algorithm_and_feat_marks_it() {
+    let root = Root::new("hash-opts");
+    let now = Instant::now();
+    let mut s = logged_in(&root, false, now);
+    assert_eq!(feed(&mut s, "OPTS HASH\r\n", now), "200 SHA-256\r\n");
+    assert!(
+        feed(&mut s, "FEAT\r\n", now).contains("\r\n HASH SHA-256*;SHA-512;SHA-1;MD5;CRC32\r\n")
+    );
+    assert_eq!(feed(&mut s, "OPTS HASH crc32\r\n", now), "200 CRC32\r\n");
+    assert_eq!(
+        feed(&mut s, "OPTS HASH CRC-37\r\n", now),
+        "501 Unknown algorithm, current selection not changed.\r\n"
+    );
+    assert_eq!(feed(&mut s, "OPTS HASH\r\n", now), "200 CRC32\r\n");
+    assert!(
+        feed(&mut s, "FEAT\r\n", now).contains("\r\n HASH SHA-256;SHA-512;SHA-1;MD5;CRC32*\r\n")
+    );
+    feed(&mut s, "HASH hello.txt\r\n", now);
+    let task = take_task(&mut s).unwrap();
+    assert_eq!(
+        finish_task(&mut s, task, now),
+        "213 CRC32 0-6 363a3020 hello.txt\r\n"
+    );
+}
+
+#[test]
+fn abor_cancels_a_checksum_and_the_waiting_commands_run() {
+    let root = Root::new("hash-abor");
+    let now = Instant::now();
+    let mut s = logged_in(&root, false, now);
+    assert_eq!(
+        feed(&mut s, "HASH hello.txt\r\nABOR\r\nPWD\r\n", now),
+        "426 Checksum aborted.\r\n226 ABOR successful.\r\n257 \"/\" is the current directory.\r\n"
+    );
+    assert_eq!(action_names(&mut s), ["run-task", "cancel-task"]);
+    // A late result (the loop dropped the task, so none comes; if one did) says nothing.
+    let digest = crate::transfer::Digest {
+        algorithm: Algorithm::Sha256,
+        start: 0,
+        end: 6,
+        hex: HELLO_SHA256.into(),
+    };
+    s.handle_task_done(Ok(crate::transfer::TaskDone::Checksum(digest)), now);
+    assert_eq!(take_output(&mut s), "");
+    // QUIT during a checksum: the task is dropped before the close.
+    feed(&mut s, "HASH hello.txt\r\n", now);
+    assert_eq!(feed(&mut s, "QUIT\r\n", now), "221 Goodbye.\r\n");
+    assert_eq!(action_names(&mut s), ["run-task", "cancel-task", "close"]);
+}
+
+#[test]
+fn checksum_errors() {
+    let root = Root::new("hash-errors");
+    let now = Instant::now();
+    let mut s = session(&root, false, now);
+    take_output(&mut s);
+    assert_eq!(
+        feed(&mut s, "HASH hello.txt\r\n", now),
+        "530 Please login with USER and PASS.\r\n"
+    );
+    assert_eq!(
+        feed(&mut s, "XSHA256 hello.txt\r\n", now),
+        "530 Please login with USER and PASS.\r\n"
+    );
+    let mut s = logged_in(&root, false, now);
+    assert_eq!(
+        feed(&mut s, "HASH missing\r\n", now),
+        "550 No such file or directory.\r\n"
+    );
+    assert_eq!(feed(&mut s, "HASH pub\r\n", now), "550 Is a directory.\r\n");
+    assert_eq!(
+        feed(&mut s, "XSHA512 \"../../etc/passwd\"\r\n", now),
+        "550 No such file or directory.\r\n"
+    );
+    assert_eq!(
+        feed(&mut s, "XMD5 hello.txt 0 7\r\n", now),
+        "501 The range ends past the end of the file (6 bytes).\r\n"
+    );
+    assert_eq!(
+        feed(&mut s, "XMD5 hello.txt 5 5\r\n", now),
+        "501 Syntax error in parameters or arguments.\r\n"
+    );
+    assert!(s.poll_action().is_none());
+    // A file that shrank during the checksum: 451, never a hash of fewer bytes.
+    feed(&mut s, "HASH hello.txt\r\n", now);
+    let task = take_task(&mut s).unwrap();
+    s.handle_task_done(Err(crate::transfer::ChecksumError::Shrank { at: 3 }), now);
+    drop(task);
+    assert_eq!(
+        take_output(&mut s),
+        "451 The file shrank during the checksum.\r\n"
+    );
+}
+
+/// A checksum of a large file on a slow card may outlast --idle-timeout: like a transfer, it
+/// keeps the session; the idle clock starts again at its reply.
+#[test]
+fn a_running_checksum_is_not_idle() {
+    let root = Root::new("hash-idle");
+    let now = Instant::now();
+    let mut s = logged_in(&root, false, now);
+    feed(&mut s, "HASH hello.txt\r\n", now);
+    let task = take_task(&mut s).unwrap();
+    assert_eq!(s.poll_timeout(), None);
+    let later = now + Duration::from_secs(3600);
+    s.handle_timeout(later);
+    assert!(!s.is_closing());
+    assert!(finish_task(&mut s, task, later).starts_with("213 SHA-256 0-6 "));
+    assert_eq!(s.poll_timeout(), Some(later + Duration::from_secs(60)));
 }

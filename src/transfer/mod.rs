@@ -11,9 +11,14 @@
 //! The budget: one `pump` call moves at most `budget` bytes over the connection (each syscall
 //! is asked for no more than what is left), so a turn of the loop is bounded exactly.
 //!
+//! Tasks without a connection (`Task`: a checksum) go the same way, a bounded step per turn,
+//! with a buffer the loop lends them; ABOR drops any task, with or without a connection.
+//!
 //! Files: `send.rs` (RETR), `receive.rs` (STOR, APPE, STOU), `list.rs` (LIST, NLST, MLSD),
-//! `record.rs` (what a finished transfer leaves behind for the logs).
+//! `checksum.rs` (HASH and the X-verbs), `record.rs` (what a finished transfer leaves behind for
+//! the logs).
 
+mod checksum;
 mod list;
 mod receive;
 pub mod record;
@@ -25,6 +30,7 @@ use std::fs::File;
 use std::io;
 use std::os::fd::BorrowedFd;
 
+pub use checksum::{Checksum, ChecksumError, Digest};
 pub use list::{ListFormat, ListSender, ListSource};
 pub use receive::FileReceiver;
 pub use record::{Direction, TransferRecord};
@@ -107,6 +113,34 @@ impl Job {
             Job::Send(_) => Direction::Download,
             Job::Receive(_) => Direction::Upload,
             Job::List(_) => Direction::Listing,
+        }
+    }
+}
+
+/// A task with no connection, built by the session (`Action::RunTask`) and stepped by the loop
+/// with a buffer it lends (one for all tasks: they run one at a time).
+pub enum Task {
+    Checksum(Checksum),
+}
+
+/// What a finished task hands back to its session.
+#[derive(Debug)]
+pub enum TaskDone {
+    Checksum(Digest),
+}
+
+impl Task {
+    /// One bounded step: reads at most `buf.len()` bytes.
+    pub fn step(&mut self, buf: &mut [u8]) -> Result<Step, ChecksumError> {
+        match self {
+            Task::Checksum(task) => task.step(buf),
+        }
+    }
+
+    /// The result, once `step` said `Done`.
+    pub fn finish(self) -> TaskDone {
+        match self {
+            Task::Checksum(task) => TaskDone::Checksum(task.finish()),
         }
     }
 }

@@ -25,6 +25,8 @@
 //! | `\0r`          | the client stops (or resumes) reading its replies                    |
 //! | `\0o` n        | the client reads only n bytes of the pending replies                 |
 //! | `\0s`          | a PROT P data connection did not resume the TLS session: refused     |
+//! | `\0h` n        | the server steps the task (a checksum) once, with (n+1)*4 bytes      |
+//! | `\0H`          | the server steps the task until it ends (bounded)                    |
 //!
 //! Control bytes between events arrive as one read. When the input ends the client finishes
 //! whatever runs (connects, sends EOF, reads everything) and the clock runs until the session
@@ -73,11 +75,13 @@ use leanftpd::auth::Users;
 use leanftpd::config::{Config, TlsConfig, TlsRequired, CONTROL_READ_BYTES, TURN_BYTES};
 use leanftpd::fs::Jail;
 use leanftpd::session::{Action, DataEvent, Session, Shared};
-use leanftpd::transfer::{DataStream, Job, Step};
+use leanftpd::transfer::{DataStream, Job, Step, Task};
 use libfuzzer_sys::fuzz_target;
 
 /// Pumps one `\0P` (and the final drain) may run: small files, but a 1-byte socket is slow.
 const MAX_PUMPS: usize = 4096;
+/// Task steps one `\0H` (and the end of an input) may run; the fixture's files are small.
+const MAX_TASK_STEPS: usize = 4096;
 /// Deadlines the end of an input may fire before the session must have closed. Each pipelined
 /// transfer command that never gets its data connection costs one data timeout before the next
 /// held command runs, and an input (libFuzzer's default max_len, 4 KiB) holds at most a few
@@ -341,7 +345,7 @@ fn script(mut rest: &[u8]) -> Vec<Part> {
         }
         let mut arg = 0;
         let mut payload = Vec::new();
-        if matches!(kind, b'p' | b'd' | b'b' | b't' | b'o') {
+        if matches!(kind, b'p' | b'd' | b'b' | b't' | b'o' | b'h') {
             let Some((&n, tail)) = rest.split_first() else {
                 break;
             };
@@ -508,6 +512,8 @@ struct Driver {
     local_ip: IpAddr,
     /// The session asked for `StartTls`: the layer goes on once its output is read.
     starting_tls: bool,
+    /// The task the session asked for with `RunTask` (net/task.rs: a slab entry).
+    task: Option<Task>,
 }
 
 fn run(fixture: &Fixture, data: &[u8]) {
@@ -552,6 +558,7 @@ fn run(fixture: &Fixture, data: &[u8]) {
         closed: false,
         local_ip: scene.local.ip(),
         starting_tls: false,
+        task: None,
     };
     driver.after_call("Session::new", false);
     driver.service();
@@ -709,6 +716,19 @@ impl Driver {
                     }
                 },
                 Action::CloseData => self.close_data(),
+                Action::RunTask(task) => {
+                    if tracing() {
+                        eprintln!("** RunTask");
+                    }
+                    // net/task.rs start_task(): a new task replaces any earlier one.
+                    self.task = Some(*task);
+                }
+                Action::CancelTask => {
+                    if tracing() {
+                        eprintln!("** CancelTask");
+                    }
+                    self.task = None;
+                }
                 Action::StartTls => self.starting_tls = true,
                 Action::Close => {
                     if tracing() {
@@ -721,6 +741,8 @@ impl Driver {
                     // net/control.rs sends what output it can, then drops the connection.
                     self.consume(usize::MAX);
                     self.close_data();
+                    // net/mod.rs close_pending(): the session's task goes with it.
+                    self.task = None;
                     self.closed = true;
                     if let Some(_) = self.session.poll_action() {
                         panic!("an action was queued after Close");
@@ -769,6 +791,10 @@ impl Driver {
             b'r' => self.reading = !self.reading,
             b'o' => self.consume(usize::from(arg)),
             b's' => self.tls_not_resumed(),
+            b'h' => {
+                self.step_task((usize::from(arg) + 1) * 4);
+            }
+            b'H' => self.task_to_end(),
             _ => {}
         }
     }
@@ -868,6 +894,51 @@ impl Driver {
         }
     }
 
+    /// net/task.rs run_task(): one step of the task with a buffer of `len` bytes, and what
+    /// follows from its result. False when no task runs (any more).
+    fn step_task(&mut self, len: usize) -> bool {
+        let Some(task) = self.task.as_mut() else {
+            return false;
+        };
+        let mut buf = vec![0; len];
+        let step = task.step(&mut buf);
+        let result = match step {
+            Ok(Step::Done) => Ok(self.task.take().expect("the task").finish()),
+            Ok(Step::Blocked) | Ok(Step::Yield) => return true,
+            Err(e) => {
+                self.task = None;
+                Err(e)
+            }
+        };
+        if tracing() {
+            eprintln!("** task done: {result:?}");
+        }
+        let finished = self.session.is_finished();
+        self.session.handle_task_done(result, self.now);
+        self.after_call("handle_task_done", finished);
+        false
+    }
+
+    /// The loop's run queue: each task to its end, and the tasks the commands held behind it
+    /// start (a task's result runs them).
+    fn run_tasks(&mut self) {
+        for _ in 0..MAX_TASK_STEPS {
+            if self.closed || self.task.is_none() {
+                return;
+            }
+            self.task_to_end();
+            self.service();
+        }
+    }
+
+    fn task_to_end(&mut self) {
+        for _ in 0..MAX_TASK_STEPS {
+            if !self.step_task(64 * 1024) {
+                break;
+            }
+        }
+    }
+
     fn pump_to_end(&mut self) {
         for _ in 0..MAX_PUMPS {
             if !self.pump(TURN_BYTES) {
@@ -901,8 +972,9 @@ impl Driver {
                 self.connect();
             }
             self.pump_to_end();
+            self.task_to_end();
             self.service();
-            let running = matches!(
+            let running = self.task.is_some() || matches!(
                 self.data,
                 DataSide::Connected { job: Some(_) }
                     | DataSide::Listening { job: Some(_) }
@@ -913,6 +985,12 @@ impl Driver {
             }
         }
         for _ in 0..MAX_FINAL_TIMEOUTS {
+            if self.closed {
+                return self.check_closed_is_inert();
+            }
+            // A deadline may have run a command that started a task: the loop's run queue
+            // steps it to its end (a session with a task has no idle deadline meanwhile).
+            self.run_tasks();
             if self.closed {
                 return self.check_closed_is_inert();
             }
