@@ -15,8 +15,9 @@ use log::{info, warn, LevelFilter};
 use leanftpd::auth::{self, Users};
 use leanftpd::config::{self, Config, TlsConfig, TlsRequired};
 use leanftpd::fs::Jail;
+use leanftpd::net::launch::{self, Start};
 use leanftpd::net::tls::Keys;
-use leanftpd::net::{self, Server};
+use leanftpd::net::Server;
 use leanftpd::session::Shared;
 use leanftpd::sys;
 
@@ -154,6 +155,11 @@ fn options() -> Options {
     );
     opts.optflag(
         "",
+        "inetd",
+        "serve one session on the connection open on stdin (inetd, tcpsvd, systemd Accept=yes), then exit",
+    );
+    opts.optflag(
+        "",
         "hash-password",
         "read a password from stdin, print its hash for the users file, exit",
     );
@@ -193,6 +199,15 @@ fn run() -> Result<(), String> {
     if let Some(extra) = matches.free.first() {
         return Err(format!("unexpected argument {extra:?} (see --help)"));
     }
+    let inetd = matches.opt_present("inetd");
+    if let Some(flag) = ["listen", "tls-listen"]
+        .into_iter()
+        .find(|flag| inetd && matches.opt_present(flag))
+    {
+        return Err(format!(
+            "--inetd serves the connection on stdin: --{flag} does not apply"
+        ));
+    }
     init_logger(&matches)?;
     let config = parse_config(&matches)?;
     let shared = load_shared(config)?;
@@ -204,7 +219,18 @@ fn run() -> Result<(), String> {
         return Err("--run-as needs the server to be started as root".into());
     }
     let tls_keys = shared.config.tls.as_ref().map(Keys::load).transpose()?;
-    let listeners = net::bind(&shared.config)?;
+    let (listeners, inetd_conn, origin) = match launch::start(&shared.config, inetd)? {
+        Start::Listen {
+            listeners,
+            from_systemd,
+        } => (
+            listeners,
+            None,
+            if from_systemd { " (from systemd)" } else { "" },
+        ),
+        Start::Inetd(conn) => (Vec::new(), Some(conn), ""),
+    };
+    let notify = launch::Notify::from_env();
     // The pid file goes where init scripts want it (/run), which needs root: before the drop.
     let pid_file = matches.opt_str("pid-file").map(PathBuf::from);
     if let Some(path) = &pid_file {
@@ -226,7 +252,14 @@ fn run() -> Result<(), String> {
     let mut server = Server::new(shared, listeners, tls_keys)
         .map_err(|e| format!("cannot start the event loop: {e}"))?;
     for addr in addrs {
-        info!("listening on {addr}");
+        info!("listening on {addr}{origin}");
+    }
+    match (inetd_conn, notify) {
+        (Some(conn), _) => server
+            .serve_inetd(conn)
+            .map_err(|e| format!("--inetd: {e}"))?,
+        (None, Some(notify)) => server.notify_ready(notify),
+        (None, None) => {}
     }
     let result = server.run().map_err(|e| format!("event loop failed: {e}"));
     if let Some(path) = &pid_file {
@@ -314,10 +347,28 @@ fn init_logger(matches: &Matches) -> Result<(), String> {
         (false, 1) => LevelFilter::Debug,
         (false, _) => LevelFilter::Trace,
     };
+    let level = if matches.opt_present("inetd") {
+        inetd_log_level(level, matches.opt_count("verbose") > 0)
+    } else {
+        level
+    };
     simple_logger::SimpleLogger::new()
         .with_level(level)
         .init()
         .map_err(|e| format!("cannot start logging: {e}"))
+}
+
+/// --inetd: stderr may be the client's connection itself (inetd, xinetd), so nothing is logged
+/// when fd 2 is a socket; otherwise (tcpsvd's or systemd's stderr) warnings and errors only,
+/// unless -v asks for more.
+fn inetd_log_level(level: LevelFilter, verbose: bool) -> LevelFilter {
+    if sys::is_socket(2) {
+        LevelFilter::Off
+    } else if verbose {
+        level
+    } else {
+        LevelFilter::Warn
+    }
 }
 
 fn parse_config(matches: &Matches) -> Result<Config, String> {
