@@ -17,8 +17,9 @@ use leanftpd::config::{self, Config, TlsConfig, TlsRequired};
 use leanftpd::fs::Jail;
 use leanftpd::log::xferlog::Xferlog;
 use leanftpd::log::Facility;
+use leanftpd::net::launch::{self, Start};
 use leanftpd::net::tls::Keys;
-use leanftpd::net::{self, Server};
+use leanftpd::net::Server;
 use leanftpd::session::Shared;
 use leanftpd::sys;
 
@@ -177,6 +178,11 @@ fn options() -> Options {
     );
     opts.optflag(
         "",
+        "inetd",
+        "serve one session on the connection open on stdin (inetd, tcpsvd, systemd Accept=yes), then exit",
+    );
+    opts.optflag(
+        "",
         "hash-password",
         "read a password from stdin, print its hash for the users file, exit",
     );
@@ -216,6 +222,15 @@ fn run() -> Result<(), String> {
     if let Some(extra) = matches.free.first() {
         return Err(format!("unexpected argument {extra:?} (see --help)"));
     }
+    let inetd = matches.opt_present("inetd");
+    if let Some(flag) = ["listen", "tls-listen"]
+        .into_iter()
+        .find(|flag| inetd && matches.opt_present(flag))
+    {
+        return Err(format!(
+            "--inetd serves the connection on stdin: --{flag} does not apply"
+        ));
+    }
     init_logger(&matches)?;
     let config = parse_config(&matches)?;
     let shared = load_shared(config)?;
@@ -232,7 +247,18 @@ fn run() -> Result<(), String> {
         .opt_str("xferlog")
         .map(|path| Xferlog::open(path.as_ref()).map_err(|e| format!("--xferlog {path}: {e}")))
         .transpose()?;
-    let listeners = net::bind(&shared.config)?;
+    let (listeners, inetd_conn, origin) = match launch::start(&shared.config, inetd)? {
+        Start::Listen {
+            listeners,
+            from_systemd,
+        } => (
+            listeners,
+            None,
+            if from_systemd { " (from systemd)" } else { "" },
+        ),
+        Start::Inetd(conn) => (Vec::new(), Some(conn), ""),
+    };
+    let notify = launch::Notify::from_env();
     // The pid file goes where init scripts want it (/run), which needs root: before the drop.
     let pid_file = matches.opt_str("pid-file").map(PathBuf::from);
     if let Some(path) = &pid_file {
@@ -257,7 +283,14 @@ fn run() -> Result<(), String> {
         server.set_xferlog(xferlog);
     }
     for addr in addrs {
-        info!("listening on {addr}");
+        info!("listening on {addr}{origin}");
+    }
+    match (inetd_conn, notify) {
+        (Some(conn), _) => server
+            .serve_inetd(conn)
+            .map_err(|e| format!("--inetd: {e}"))?,
+        (None, Some(notify)) => server.notify_ready(notify),
+        (None, None) => {}
     }
     let result = server.run().map_err(|e| format!("event loop failed: {e}"));
     if let Some(path) = &pid_file {
@@ -354,8 +387,9 @@ fn init_logger(matches: &Matches) -> Result<(), String> {
     let syslog = matches
         .opt_present("syslog")
         .then(|| matches.opt_str("syslog"));
-    // Under --inetd or socket activation stderr may be the client's socket: pass true there.
-    let stderr_unsafe = false;
+    // --inetd: stderr may be the client's connection itself (inetd, xinetd), so the log goes
+    // to syslog, and never to stderr even when syslog is missing.
+    let stderr_unsafe = matches.opt_present("inetd");
     let target = leanftpd::log::target(syslog, facility, stderr_unsafe);
     leanftpd::log::init(target, level, stderr_unsafe)
 }

@@ -651,3 +651,72 @@ fn the_xferlog_is_opened_before_privileges_drop() {
     assert_eq!(xferlog_lines(&rotated).len(), 2);
     assert!(!xferlog.exists());
 }
+
+// ---------------------------------------------------------------- --inetd
+
+/// Runs `leanftpd --inetd` on a connection the test accepts itself; logs in, QUITs, and returns
+/// the replies' codes and what the process wrote to stderr.
+fn inetd_session(args: &[&str]) -> (Vec<String>, String) {
+    use std::io::Write;
+    use std::net::{TcpListener, TcpStream};
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    let (conn, _) = listener.accept().unwrap();
+    let root = TempDir::new("root");
+    let mut child = KillOnDrop(
+        Command::new(BIN)
+            .args([
+                "--inetd",
+                "-a",
+                "--root",
+                &root.path().display().to_string(),
+            ])
+            .args(args)
+            .stdin(Stdio::from(std::os::fd::OwnedFd::from(conn)))
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    client
+        .write_all(b"USER anonymous\r\nPASS x@\r\nQUIT\r\n")
+        .unwrap();
+    client.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    let text = String::from_utf8(read_all(&mut client)).unwrap();
+    let codes = text.lines().map(|l| l[..3].to_string()).collect();
+    let mut stderr = String::new();
+    child
+        .0
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    let status = wait_child(&mut child.0, IO_TIMEOUT).expect("--inetd exits after QUIT");
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    (codes, stderr)
+}
+
+#[test]
+fn inetd_logs_to_syslog_never_to_stderr() {
+    let mut syslogd = Syslogd::bind();
+    let (codes, stderr) = inetd_session(&[&syslogd.arg()]);
+    assert_eq!(codes, ["220", "331", "230", "221"]);
+    syslogd.wait_for("] closed");
+    let lines = syslogd.lines.clone();
+    let logged_in = lines
+        .iter()
+        .find(|l| l.contains("anonymous logged in from 127.0.0.1"))
+        .unwrap();
+    assert_eq!(parse(logged_in).0, 30);
+    assert_eq!(stderr, "");
+}
+
+#[test]
+fn inetd_with_the_syslog_socket_missing_still_writes_nothing_to_stderr() {
+    let dir = TempDir::new("nosyslog");
+    let arg = format!("--syslog={}", dir.join("log").display());
+    let (codes, stderr) = inetd_session(&["-v", &arg]);
+    assert_eq!(codes, ["220", "331", "230", "221"]);
+    assert_eq!(stderr, "");
+}

@@ -89,7 +89,13 @@ impl Server {
 
     // Without the `tls` feature no session keys can exist, and the compiler says so.
     #[cfg_attr(not(feature = "tls"), allow(unreachable_code, unused_variables))]
-    fn admit(&mut self, mut stream: TcpStream, peer: SocketAddr, implicit_tls: bool, now: Instant) {
+    pub(super) fn admit(
+        &mut self,
+        mut stream: TcpStream,
+        peer: SocketAddr,
+        implicit_tls: bool,
+        now: Instant,
+    ) {
         let ip = peer.ip().to_canonical();
         let config = &self.shared.config;
         let refusal = if self.sessions >= config.max_clients {

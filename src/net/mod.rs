@@ -14,10 +14,12 @@
 //!
 //! Files: `control.rs` (accepting and serving control connections), `data.rs` (passive
 //! listeners, PORT connects, data connections and their states), `task.rs` (tasks without a
-//! connection: checksums), `stream.rs` (the stream seam), `timer.rs` (the timer table).
+//! connection: checksums), `stream.rs` (the stream seam), `timer.rs` (the timer table),
+//! `launch.rs` (inetd, systemd sockets, sd_notify).
 
 mod control;
 mod data;
+pub mod launch;
 pub mod stream;
 mod task;
 mod timer;
@@ -101,6 +103,10 @@ pub struct Server {
     /// Bytes of the transfers that ended, and the start, for SIGUSR1's status line.
     totals: Totals,
     started: Instant,
+    /// --inetd: the loop ends when its one session has closed.
+    single_session: bool,
+    /// sd_notify: told READY=1 once listening and STOPPING=1 at SIGTERM.
+    notify: Option<launch::Notify>,
     /// Tasks in the slab, and the read buffer they share (empty while none runs).
     tasks: usize,
     task_buf: Vec<u8>,
@@ -127,8 +133,8 @@ struct Signals {
     status: bool,
 }
 
-/// Binds every --listen address, then every --tls-listen one; kept apart from the loop so that
-/// inherited sockets (inetd, systemd) can later enter the same way.
+/// Binds every --listen address, then every --tls-listen one; inherited sockets (inetd,
+/// systemd) enter the same way through `launch::start`.
 pub fn bind(config: &Config) -> Result<Vec<Listener>, String> {
     let implicit = config.tls.iter().flat_map(|tls| &tls.implicit_listen);
     let addrs = config.listen.iter().map(|addr| (addr, false));
@@ -193,6 +199,8 @@ impl Server {
             xferlog: None,
             totals: Totals::default(),
             started: Instant::now(),
+            single_session: false,
+            notify: None,
             tasks: 0,
             task_buf: Vec::new(),
         })
@@ -203,10 +211,36 @@ impl Server {
         self.xferlog = Some(xferlog);
     }
 
+    /// --inetd: serves `stream` (the control connection the launcher left open); `run` returns
+    /// once that session has closed.
+    pub fn serve_inetd(&mut self, stream: std::net::TcpStream) -> io::Result<()> {
+        let peer = stream.peer_addr()?;
+        self.single_session = true;
+        self.admit(
+            mio::net::TcpStream::from_std(stream),
+            peer,
+            false,
+            Instant::now(),
+        );
+        // Admitting serves what the client already sent; a QUIT among it closes the session
+        // before the loop's first turn, whose end would otherwise close it only after an event.
+        self.close_pending();
+        Ok(())
+    }
+
+    /// sd_notify: the server is listening (READY=1); STOPPING=1 follows at SIGTERM.
+    pub fn notify_ready(&mut self, notify: launch::Notify) {
+        notify.send("READY=1");
+        self.notify = Some(notify);
+    }
+
     /// Serves until SIGTERM or SIGINT, then until the sessions have said goodbye (bounded).
     pub fn run(&mut self) -> io::Result<()> {
         let mut events = Events::with_capacity(EVENTS_CAPACITY);
         loop {
+            if self.single_session && self.sessions == 0 {
+                return Ok(());
+            }
             if let Some(deadline) = self.stop_deadline {
                 if self.sessions == 0 {
                     return Ok(());
@@ -477,6 +511,9 @@ impl Server {
     /// grace to finish. The loop ends when the last session has closed, or at `stop_deadline`.
     fn begin_stop(&mut self, now: Instant) {
         info!("stopping: closing {} sessions", self.sessions);
+        if let Some(notify) = &self.notify {
+            notify.send("STOPPING=1");
+        }
         let grace = Duration::from_millis(SHUTDOWN_GRACE_MS);
         self.stop_deadline = Some(now + grace + Duration::from_millis(SHUTDOWN_FLUSH_MS));
         self.accept_paused_until = None;

@@ -6,6 +6,7 @@
 //!
 //! - `fs`: the descriptor-relative file-system calls the jail (`crate::fs`) is built from.
 //! - `net`: listener sockets, socket options, sendfile, splice and pipes.
+//! - `launch`: descriptors inherited at exec (inetd's fd 0, systemd's listeners).
 //! - `process`: signals, privileges, identity lookup, randomness.
 //! - `time`: local civil time (localtime_r) for the log timestamps.
 //!
@@ -19,11 +20,13 @@ use std::io;
 use std::os::fd::{FromRawFd, OwnedFd};
 
 pub(crate) mod fs;
+mod launch;
 mod net;
 mod process;
 mod time;
 
 pub use fs::is_writable;
+pub use launch::{adopt, inherited_socket, is_socket, Inherited};
 pub use net::{bind_listener, pipe, sendfile, set_oob_inline, set_pipe_size, splice};
 pub use process::{
     drain_signals, drop_privileges, ephemeral_port_range, fill_random, is_root, lookup_identity,
