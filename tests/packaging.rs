@@ -14,10 +14,6 @@ use std::time::Duration;
 /// Installing strips a debug binary of some tens of MiB: more than the harness's 10 s.
 const INSTALL_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// The flags of issue 12, which the man page and the init files describe before every one of
-/// them is in `--help` (the branches that add them merge on their own).
-const ISSUE_12_FLAGS: [&str; 4] = ["--syslog", "--syslog-facility", "--xferlog", "--inetd"];
-
 /// The systemd units in scripts/, in the order scripts/install installs them.
 const UNITS: [&str; 5] = [
     "leanftpd.service",
@@ -126,10 +122,9 @@ fn succeeds(prog: &str, args: &[&str], timeout: Duration) -> String {
     out.stdout
 }
 
+/// The flags the binary knows: exactly what `--help` prints.
 fn known_flags() -> BTreeSet<String> {
-    let mut flags = help_flags();
-    flags.extend(ISSUE_12_FLAGS.iter().map(|f| f.to_string()));
-    flags
+    help_flags()
 }
 
 #[test]
@@ -149,9 +144,6 @@ fn every_flag_of_help_has_an_entry_in_the_man_page_and_no_entry_is_unknown() {
         Vec::<&String>::new(),
         "man page entries leanftpd lacks"
     );
-    for flag in ISSUE_12_FLAGS {
-        assert!(man.contains(flag), "the man page lacks {flag}");
-    }
 }
 
 #[test]
