@@ -67,6 +67,8 @@ pub const DEFAULT_IDLE_TIMEOUT_SECS: u64 = 300;
 pub const DEFAULT_DATA_TIMEOUT_SECS: u64 = 300;
 /// A connection that has not logged in this long is closed: it cannot hold a slot for nothing.
 pub const DEFAULT_LOGIN_TIMEOUT_SECS: u64 = 30;
+/// --umask: permission bits taken away from created files (0o666) and directories (0o777).
+pub const DEFAULT_UMASK: u32 = 0o022;
 
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -88,6 +90,8 @@ pub struct Config {
     pub login_timeout: Duration,
     /// FTPS (RFC 4217): None when no certificate was given.
     pub tls: Option<TlsConfig>,
+    /// --umask: bits cleared from the mode of every file and directory an upload or MKD creates.
+    pub umask: u32,
 }
 
 /// FTPS settings (--tls-*). The certificate itself is loaded by net::tls (the feature `tls`).
@@ -137,6 +141,7 @@ impl Config {
             data_timeout: Duration::from_secs(DEFAULT_DATA_TIMEOUT_SECS),
             login_timeout: Duration::from_secs(DEFAULT_LOGIN_TIMEOUT_SECS),
             tls: None,
+            umask: DEFAULT_UMASK,
         }
     }
 }

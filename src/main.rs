@@ -143,6 +143,12 @@ fn options() -> Options {
     );
     opts.optopt(
         "",
+        "umask",
+        "octal bits cleared from the mode of created files and directories (default 022)",
+        "MASK",
+    );
+    opts.optopt(
+        "",
         "run-as",
         "when started as root: bind, then run as this user (and group)",
         "USER[:GROUP]",
@@ -210,6 +216,9 @@ fn run() -> Result<(), String> {
     }
     init_logger(&matches)?;
     let config = parse_config(&matches)?;
+    // The session passes modes with --umask already applied; the process umask is the same
+    // mask, so the kernel's masking cannot take more away (and the pid file follows it too).
+    sys::set_umask(config.umask);
     let shared = load_shared(config)?;
     let run_as = matches
         .opt_str("run-as")
@@ -420,6 +429,9 @@ fn parse_config(matches: &Matches) -> Result<Config, String> {
             config::DEFAULT_LOGIN_TIMEOUT_SECS,
         )?),
         tls: parse_tls(matches)?,
+        umask: matches
+            .opt_str("umask")
+            .map_or(Ok(config::DEFAULT_UMASK), |text| parse_umask(&text))?,
     })
 }
 
@@ -490,6 +502,14 @@ fn number(matches: &Matches, name: &str, default: u64) -> Result<u64, String> {
                 u32::MAX
             )),
         },
+    }
+}
+
+/// --umask: octal, as umask(1) and vsftpd's local_umask read it (a leading 0 is optional).
+fn parse_umask(text: &str) -> Result<u32, String> {
+    match u32::from_str_radix(text, 8) {
+        Ok(mask) if mask <= 0o777 => Ok(mask),
+        _ => Err(format!("--umask {text}: want octal from 000 to 777")),
     }
 }
 

@@ -99,6 +99,16 @@ impl Jail {
 
     /// Opens a file for an upload as `mode` says (mode 0o644 for a new file, before umask).
     pub fn open_write(&self, path: &[u8], mode: WriteMode) -> io::Result<File> {
+        self.open_write_with(path, mode, NEW_FILE_MODE)
+    }
+
+    /// `open_write` with `perm` for a new file (the process umask still applies).
+    pub fn open_write_with(
+        &self,
+        path: &[u8],
+        mode: WriteMode,
+        perm: libc::mode_t,
+    ) -> io::Result<File> {
         let how = match mode {
             WriteMode::Truncate => libc::O_TRUNC,
             WriteMode::Append => libc::O_APPEND,
@@ -106,7 +116,7 @@ impl Jail {
             WriteMode::Resume(_) => 0,
         };
         let flags = libc::O_WRONLY | libc::O_CREAT | libc::O_NONBLOCK | libc::O_NOCTTY | how;
-        let mut file = regular_file(self.open_beneath(path, flags, NEW_FILE_MODE)?)?;
+        let mut file = regular_file(self.open_beneath(path, flags, perm & 0o7777)?)?;
         if let WriteMode::Resume(offset) = mode {
             if file.metadata()?.len() > offset {
                 file.set_len(offset)?;
@@ -144,8 +154,13 @@ impl Jail {
 
     /// mkdir with mode 0o755 (before umask).
     pub fn create_dir(&self, path: &[u8]) -> io::Result<()> {
+        self.create_dir_with(path, NEW_DIR_MODE)
+    }
+
+    /// mkdir with `perm` (the process umask still applies).
+    pub fn create_dir_with(&self, path: &[u8], perm: libc::mode_t) -> io::Result<()> {
         let (dir, name) = self.parent_and_name(path)?;
-        sys::mkdirat(dir.as_fd(), &name, NEW_DIR_MODE)
+        sys::mkdirat(dir.as_fd(), &name, perm & 0o7777)
     }
 
     pub fn remove_dir(&self, path: &[u8]) -> io::Result<()> {

@@ -49,10 +49,14 @@ impl Session {
             (_, 0) => WriteMode::Truncate,
             (_, offset) => WriteMode::Resume(offset),
         };
-        let file = match self.jail().open_write(fs::jail_path(&path), mode) {
-            Ok(file) => file,
-            Err(e) => return self.reply_io_error(&e),
-        };
+        let file =
+            match self
+                .jail()
+                .open_write_with(fs::jail_path(&path), mode, self.new_file_mode())
+            {
+                Ok(file) => file,
+                Err(e) => return self.reply_io_error(&e),
+            };
         let job = Job::Receive(FileReceiver::new(
             file,
             self.transfer_type == TransferType::Ascii,
@@ -69,12 +73,13 @@ impl Session {
         self.restart_offset = 0;
         let base = fs::resolve(&self.cwd, if hint.is_empty() { b"stou" } else { hint });
         let jail = self.jail();
+        let perm = self.new_file_mode();
         for n in 0..1000u32 {
             let mut path = base.clone();
             if n > 0 || hint.is_empty() {
                 path.extend_from_slice(format!(".{n}").as_bytes());
             }
-            match jail.open_write(fs::jail_path(&path), WriteMode::CreateNew) {
+            match jail.open_write_with(fs::jail_path(&path), WriteMode::CreateNew, perm) {
                 Ok(file) => {
                     let job = Job::Receive(FileReceiver::new(
                         file,
@@ -89,6 +94,11 @@ impl Session {
             }
         }
         self.reply(reply::FILE_UNAVAILABLE, "Cannot find a unique file name.");
+    }
+
+    /// The mode of a file an upload creates: 0o666 less --umask (SITE CHMOD sets any mode later).
+    fn new_file_mode(&self) -> libc::mode_t {
+        0o666 & !self.shared.config.umask
     }
 
     // ---- file commands ------------------------------------------------------------------
@@ -181,7 +191,8 @@ impl Session {
 
     pub(super) fn mkd(&mut self, arg: &[u8]) {
         let path = fs::resolve(&self.cwd, arg);
-        match self.jail().create_dir(fs::jail_path(&path)) {
+        let perm = 0o777 & !self.shared.config.umask;
+        match self.jail().create_dir_with(fs::jail_path(&path), perm) {
             Ok(()) => {
                 let mut text = Vec::new();
                 reply::push_quoted_path(&mut text, &path);
