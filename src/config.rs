@@ -92,6 +92,9 @@ pub struct Config {
     pub tls: Option<TlsConfig>,
     /// --umask: bits cleared from the mode of every file and directory an upload or MKD creates.
     pub umask: u32,
+    /// --max-upload-size: the largest file a STOR, STOU or APPE may leave (APPE and REST
+    /// count what the file holds already); None: no limit.
+    pub max_upload_size: Option<u64>,
 }
 
 /// FTPS settings (--tls-*). The certificate itself is loaded by net::tls (the feature `tls`).
@@ -142,6 +145,7 @@ impl Config {
             login_timeout: Duration::from_secs(DEFAULT_LOGIN_TIMEOUT_SECS),
             tls: None,
             umask: DEFAULT_UMASK,
+            max_upload_size: None,
         }
     }
 }

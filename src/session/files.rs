@@ -57,10 +57,18 @@ impl Session {
                 Ok(file) => file,
                 Err(e) => return self.reply_io_error(&e),
             };
-        let job = Job::Receive(FileReceiver::new(
-            file,
-            self.transfer_type == TransferType::Ascii,
-        ));
+        // SECURITY: --max-upload-size bounds the file, so APPE and a resumed STOR count what
+        // it holds (or keeps) already.
+        let limit = self.shared.config.max_upload_size.map(|max| {
+            let kept = match mode {
+                WriteMode::Append => file.metadata().map_or(0, |m| m.len()),
+                WriteMode::Resume(offset) => offset,
+                WriteMode::Truncate | WriteMode::CreateNew => 0,
+            };
+            max.saturating_sub(kept)
+        });
+        let receiver = FileReceiver::new(file, self.transfer_type == TransferType::Ascii);
+        let job = Job::Receive(receiver.with_limit(limit));
         let text = format!("Ok to send data for {}.", String::from_utf8_lossy(&path));
         self.start_transfer(job, verb, &path, None, &text);
     }
@@ -81,10 +89,10 @@ impl Session {
             }
             match jail.open_write_with(fs::jail_path(&path), WriteMode::CreateNew, perm) {
                 Ok(file) => {
-                    let job = Job::Receive(FileReceiver::new(
-                        file,
-                        self.transfer_type == TransferType::Ascii,
-                    ));
+                    let ascii = self.transfer_type == TransferType::Ascii;
+                    let receiver = FileReceiver::new(file, ascii)
+                        .with_limit(self.shared.config.max_upload_size);
+                    let job = Job::Receive(receiver);
                     let name = path.rsplit(|&b| b == b'/').next().unwrap_or(&path).to_vec();
                     let text = format!("FILE: {}", String::from_utf8_lossy(&name));
                     return self.start_transfer(job, "STOU", &path, Some(name.into()), &text);

@@ -432,6 +432,11 @@ impl Session {
                 };
                 self.end_transfer(now, reply::TRANSFER_ABORTED, text);
             }
+            DataEvent::Failed(TransferError::TooLarge) => {
+                info!("[#{}] upload stopped at --max-upload-size", self.id);
+                let text = "Exceeded storage allocation (upload size limit).";
+                self.end_transfer(now, reply::EXCEEDED_STORAGE, text);
+            }
             DataEvent::Failed(TransferError::Disk(e)) => {
                 let (code, text) = reply::for_io_error(&e);
                 warn!("[#{}] transfer failed on the file: {e}", self.id);
