@@ -95,6 +95,9 @@ pub struct Config {
     /// --max-upload-size: the largest file a STOR, STOU or APPE may leave (APPE and REST
     /// count what the file holds already); None: no limit.
     pub max_upload_size: Option<u64>,
+    /// --atomic-uploads: STOR and STOU write a hidden temporary file, renamed over the target
+    /// at 226 and removed otherwise (APPE and REST > 0 write in place).
+    pub atomic_uploads: bool,
 }
 
 /// FTPS settings (--tls-*). The certificate itself is loaded by net::tls (the feature `tls`).
@@ -146,6 +149,7 @@ impl Config {
             tls: None,
             umask: DEFAULT_UMASK,
             max_upload_size: None,
+            atomic_uploads: false,
         }
     }
 }

@@ -147,6 +147,11 @@ fn options() -> Options {
         "octal bits cleared from the mode of created files and directories (default 022)",
         "MASK",
     );
+    opts.optflag(
+        "",
+        "atomic-uploads",
+        "STOR/STOU write a hidden temporary file, renamed over the target only at 226",
+    );
     opts.optopt(
         "",
         "max-upload-size",
@@ -438,6 +443,7 @@ fn parse_config(matches: &Matches) -> Result<Config, String> {
         umask: matches
             .opt_str("umask")
             .map_or(Ok(config::DEFAULT_UMASK), |text| parse_umask(&text))?,
+        atomic_uploads: matches.opt_present("atomic-uploads"),
         max_upload_size: matches
             .opt_str("max-upload-size")
             .map(|text| parse_size(&text, "max-upload-size"))

@@ -49,14 +49,20 @@ impl Session {
             (_, 0) => WriteMode::Truncate,
             (_, offset) => WriteMode::Resume(offset),
         };
-        let file =
-            match self
-                .jail()
+        // --atomic-uploads: a plain STOR writes a hidden temporary file; APPE and REST > 0
+        // write in place (they extend what is there).
+        let atomic = self.shared.config.atomic_uploads && mode == WriteMode::Truncate;
+        let opened = if atomic {
+            self.open_temp(&path, false)
+        } else {
+            self.jail()
                 .open_write_with(fs::jail_path(&path), mode, self.new_file_mode())
-            {
-                Ok(file) => file,
-                Err(e) => return self.reply_io_error(&e),
-            };
+                .map(|file| (file, None))
+        };
+        let (file, temp) = match opened {
+            Ok(opened) => opened,
+            Err(e) => return self.reply_io_error(&e),
+        };
         // SECURITY: --max-upload-size bounds the file, so APPE and a resumed STOR count what
         // it holds (or keeps) already.
         let limit = self.shared.config.max_upload_size.map(|max| {
@@ -71,6 +77,37 @@ impl Session {
         let job = Job::Receive(receiver.with_limit(limit));
         let text = format!("Ok to send data for {}.", String::from_utf8_lossy(&path));
         self.start_transfer(job, verb, &path, None, &text);
+        self.set_temp(temp);
+    }
+
+    /// --atomic-uploads: the temporary file for an upload to `path`; refused at once (not at
+    /// 226) when the target is a directory or not a regular file. With `no_replace` (STOU) the
+    /// rename at 226 fails if the name was taken meanwhile.
+    fn open_temp(
+        &self,
+        path: &[u8],
+        no_replace: bool,
+    ) -> io::Result<(std::fs::File, Option<fs::TempUpload>)> {
+        let jail = self.jail();
+        match jail.stat(fs::jail_path(path)) {
+            Ok(stat) if stat.kind == FileKind::Dir => {
+                return Err(io::Error::from_raw_os_error(libc::EISDIR))
+            }
+            Ok(stat) if stat.kind != FileKind::File => {
+                return Err(io::Error::from_raw_os_error(libc::EACCES))
+            }
+            _ => {}
+        }
+        let (file, temp) =
+            jail.create_temp(fs::jail_path(path), self.new_file_mode(), no_replace)?;
+        Ok((file, Some(temp)))
+    }
+
+    /// Hands the temporary file to the transfer `start_transfer` just began.
+    fn set_temp(&mut self, temp: Option<fs::TempUpload>) {
+        if let Data::Transferring(running) = &mut self.data {
+            running.temp = temp;
+        }
     }
 
     /// STOU: store under a name that does not exist yet; the 150 names it (RFC 1123 4.1.2.9).
@@ -87,15 +124,26 @@ impl Session {
             if n > 0 || hint.is_empty() {
                 path.extend_from_slice(format!(".{n}").as_bytes());
             }
-            match jail.open_write_with(fs::jail_path(&path), WriteMode::CreateNew, perm) {
-                Ok(file) => {
+            let opened = if self.shared.config.atomic_uploads {
+                match jail.lstat(fs::jail_path(&path)) {
+                    Ok(_) => continue,
+                    Err(e) if e.raw_os_error() == Some(libc::ENOENT) => self.open_temp(&path, true),
+                    Err(e) => Err(e),
+                }
+            } else {
+                jail.open_write_with(fs::jail_path(&path), WriteMode::CreateNew, perm)
+                    .map(|file| (file, None))
+            };
+            match opened {
+                Ok((file, temp)) => {
                     let ascii = self.transfer_type == TransferType::Ascii;
                     let receiver = FileReceiver::new(file, ascii)
                         .with_limit(self.shared.config.max_upload_size);
                     let job = Job::Receive(receiver);
                     let name = path.rsplit(|&b| b == b'/').next().unwrap_or(&path).to_vec();
                     let text = format!("FILE: {}", String::from_utf8_lossy(&name));
-                    return self.start_transfer(job, "STOU", &path, Some(name.into()), &text);
+                    self.start_transfer(job, "STOU", &path, Some(name.into()), &text);
+                    return self.set_temp(temp);
                 }
                 Err(e) if e.raw_os_error() == Some(libc::EEXIST) => continue,
                 Err(e) => return self.reply_io_error(&e),

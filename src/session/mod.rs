@@ -171,6 +171,9 @@ struct Running {
     bytes: u64,
     /// STOU's chosen name, for the 226.
     unique_name: Option<Box<[u8]>>,
+    /// --atomic-uploads: the temporary file, renamed over the target at 226; dropped (and so
+    /// removed) however else the transfer or the session ends.
+    temp: Option<fs::TempUpload>,
     /// The data connection must come, or move bytes again, by then (--data-timeout).
     deadline: Instant,
 }
