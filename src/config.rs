@@ -75,6 +75,8 @@ pub const DEFAULT_IDLE_TIMEOUT_SECS: u64 = 300;
 pub const DEFAULT_DATA_TIMEOUT_SECS: u64 = 300;
 /// A connection that has not logged in this long is closed: it cannot hold a slot for nothing.
 pub const DEFAULT_LOGIN_TIMEOUT_SECS: u64 = 30;
+/// --umask: permission bits taken away from created files (0o666) and directories (0o777).
+pub const DEFAULT_UMASK: u32 = 0o022;
 
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -96,6 +98,14 @@ pub struct Config {
     pub login_timeout: Duration,
     /// FTPS (RFC 4217): None when no certificate was given.
     pub tls: Option<TlsConfig>,
+    /// --umask: bits cleared from the mode of every file and directory an upload or MKD creates.
+    pub umask: u32,
+    /// --max-upload-size: the largest file a STOR, STOU or APPE may leave (APPE and REST
+    /// count what the file holds already); None: no limit.
+    pub max_upload_size: Option<u64>,
+    /// --atomic-uploads: STOR and STOU write a hidden temporary file, renamed over the target
+    /// at 226 and removed otherwise (APPE and REST > 0 write in place).
+    pub atomic_uploads: bool,
 }
 
 /// FTPS settings (--tls-*). The certificate itself is loaded by net::tls (the feature `tls`).
@@ -145,6 +155,9 @@ impl Config {
             data_timeout: Duration::from_secs(DEFAULT_DATA_TIMEOUT_SECS),
             login_timeout: Duration::from_secs(DEFAULT_LOGIN_TIMEOUT_SECS),
             tls: None,
+            umask: DEFAULT_UMASK,
+            max_upload_size: None,
+            atomic_uploads: false,
         }
     }
 }

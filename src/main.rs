@@ -145,6 +145,23 @@ fn options() -> Options {
     );
     opts.optopt(
         "",
+        "umask",
+        "octal bits cleared from the mode of created files and directories (default 022)",
+        "MASK",
+    );
+    opts.optflag(
+        "",
+        "atomic-uploads",
+        "STOR/STOU write a hidden temporary file, renamed over the target only at 226",
+    );
+    opts.optopt(
+        "",
+        "max-upload-size",
+        "largest file an upload may leave (K, M, G: base 1024); past it 552 (default: no limit)",
+        "SIZE",
+    );
+    opts.optopt(
+        "",
         "run-as",
         "when started as root: bind, then run as this user (and group)",
         "USER[:GROUP]",
@@ -233,6 +250,9 @@ fn run() -> Result<(), String> {
     }
     init_logger(&matches)?;
     let config = parse_config(&matches)?;
+    // The session passes modes with --umask already applied; the process umask is the same
+    // mask, so the kernel's masking cannot take more away (and the pid file follows it too).
+    sys::set_umask(config.umask);
     let shared = load_shared(config)?;
     let run_as = matches
         .opt_str("run-as")
@@ -443,6 +463,14 @@ fn parse_config(matches: &Matches) -> Result<Config, String> {
             config::DEFAULT_LOGIN_TIMEOUT_SECS,
         )?),
         tls: parse_tls(matches)?,
+        umask: matches
+            .opt_str("umask")
+            .map_or(Ok(config::DEFAULT_UMASK), |text| parse_umask(&text))?,
+        atomic_uploads: matches.opt_present("atomic-uploads"),
+        max_upload_size: matches
+            .opt_str("max-upload-size")
+            .map(|text| parse_size(&text, "max-upload-size"))
+            .transpose()?,
     })
 }
 
@@ -513,6 +541,34 @@ fn number(matches: &Matches, name: &str, default: u64) -> Result<u64, String> {
                 u32::MAX
             )),
         },
+    }
+}
+
+/// --umask: octal, as umask(1) and vsftpd's local_umask read it (a leading 0 is optional).
+fn parse_umask(text: &str) -> Result<u32, String> {
+    match u32::from_str_radix(text, 8) {
+        Ok(mask) if mask <= 0o777 => Ok(mask),
+        _ => Err(format!("--umask {text}: want octal from 000 to 777")),
+    }
+}
+
+/// A size in bytes with an optional K, M or G (base 1024, either case), as curl's
+/// --limit-rate and Pure-FTPd read them: `512K`, `10M`, `4G`, `1000`.
+fn parse_size(text: &str, flag: &str) -> Result<u64, String> {
+    let bad = || format!("--{flag} {text}: want a positive size like 1000, 512K, 10M or 4G");
+    let (digits, shift) = match text.as_bytes().last() {
+        Some(b'k' | b'K') => (&text[..text.len() - 1], 10),
+        Some(b'm' | b'M') => (&text[..text.len() - 1], 20),
+        Some(b'g' | b'G') => (&text[..text.len() - 1], 30),
+        _ => (text, 0),
+    };
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad());
+    }
+    let n: u64 = digits.parse().map_err(|_| bad())?;
+    match n.checked_mul(1 << shift) {
+        Some(size) if size > 0 => Ok(size),
+        _ => Err(bad()),
     }
 }
 

@@ -172,6 +172,9 @@ struct Running {
     bytes: u64,
     /// STOU's chosen name, for the 226.
     unique_name: Option<Box<[u8]>>,
+    /// --atomic-uploads: the temporary file, renamed over the target at 226; dropped (and so
+    /// removed) however else the transfer or the session ends.
+    temp: Option<fs::TempUpload>,
     /// The data connection must come, or move bytes again, by then (--data-timeout).
     deadline: Instant,
 }
@@ -432,6 +435,11 @@ impl Session {
                     "Connection closed; transfer aborted."
                 };
                 self.end_transfer(now, reply::TRANSFER_ABORTED, text);
+            }
+            DataEvent::Failed(TransferError::TooLarge) => {
+                info!("[#{}] upload stopped at --max-upload-size", self.id);
+                let text = "Exceeded storage allocation (upload size limit).";
+                self.end_transfer(now, reply::EXCEEDED_STORAGE, text);
             }
             DataEvent::Failed(TransferError::Disk(e)) => {
                 let (code, text) = reply::for_io_error(&e);
