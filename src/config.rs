@@ -67,6 +67,14 @@ pub const DESCRIPTORS_PER_SESSION: u64 = 3;
 pub const DESCRIPTORS_SPARE: u64 = 64;
 /// How long accepting pauses when the process is out of descriptors (EMFILE/ENFILE).
 pub const ACCEPT_PAUSE_MS: u64 = 200;
+/// Syslog lines waiting for a full or missing syslog socket; more are dropped and counted.
+pub const SYSLOG_QUEUE_LINES: usize = 64;
+/// A syslog line is cut here (RFC 3164 4.1: 1024 bytes or less).
+pub const SYSLOG_LINE_BYTES: usize = 1024;
+/// A syslog socket found gone is connected again at most this often.
+pub const SYSLOG_RECONNECT_MS: u64 = 1000;
+/// While syslog lines wait for room, the loop wakes this often to send them.
+pub const SYSLOG_RETRY_MS: u64 = 100;
 
 pub const DEFAULT_LISTEN: &str = "0.0.0.0:2121";
 pub const DEFAULT_MAX_CLIENTS: usize = 256;
@@ -75,6 +83,8 @@ pub const DEFAULT_IDLE_TIMEOUT_SECS: u64 = 300;
 pub const DEFAULT_DATA_TIMEOUT_SECS: u64 = 300;
 /// A connection that has not logged in this long is closed: it cannot hold a slot for nothing.
 pub const DEFAULT_LOGIN_TIMEOUT_SECS: u64 = 30;
+/// --umask: permission bits taken away from created files (0o666) and directories (0o777).
+pub const DEFAULT_UMASK: u32 = 0o022;
 
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -96,6 +106,14 @@ pub struct Config {
     pub login_timeout: Duration,
     /// FTPS (RFC 4217): None when no certificate was given.
     pub tls: Option<TlsConfig>,
+    /// --umask: bits cleared from the mode of every file and directory an upload or MKD creates.
+    pub umask: u32,
+    /// --max-upload-size: the largest file a STOR, STOU or APPE may leave (APPE and REST
+    /// count what the file holds already); None: no limit.
+    pub max_upload_size: Option<u64>,
+    /// --atomic-uploads: STOR and STOU write a hidden temporary file, renamed over the target
+    /// at 226 and removed otherwise (APPE and REST > 0 write in place).
+    pub atomic_uploads: bool,
     /// --max-rate-*: bytes a second, None for no limit.
     pub rates: Rates,
 }
@@ -157,6 +175,9 @@ impl Config {
             login_timeout: Duration::from_secs(DEFAULT_LOGIN_TIMEOUT_SECS),
             tls: None,
             rates: Rates::default(),
+            umask: DEFAULT_UMASK,
+            max_upload_size: None,
+            atomic_uploads: false,
         }
     }
 }

@@ -7,6 +7,7 @@
 pub mod auth;
 pub mod config;
 pub mod fs;
+pub mod log;
 pub mod net;
 pub mod proto;
 pub mod session;

@@ -15,6 +15,8 @@ use log::{info, warn, LevelFilter};
 use leanftpd::auth::{self, Users};
 use leanftpd::config::{self, Config, TlsConfig, TlsRequired};
 use leanftpd::fs::Jail;
+use leanftpd::log::xferlog::Xferlog;
+use leanftpd::log::Facility;
 use leanftpd::net::launch::{self, Start};
 use leanftpd::net::tls::Keys;
 use leanftpd::net::Server;
@@ -156,6 +158,23 @@ fn options() -> Options {
     );
     opts.optopt(
         "",
+        "umask",
+        "octal bits cleared from the mode of created files and directories (default 022)",
+        "MASK",
+    );
+    opts.optflag(
+        "",
+        "atomic-uploads",
+        "STOR/STOU write a hidden temporary file, renamed over the target only at 226",
+    );
+    opts.optopt(
+        "",
+        "max-upload-size",
+        "largest file an upload may leave (K, M, G: base 1024); past it 552 (default: no limit)",
+        "SIZE",
+    );
+    opts.optopt(
+        "",
         "run-as",
         "when started as root: bind, then run as this user (and group)",
         "USER[:GROUP]",
@@ -164,6 +183,27 @@ fn options() -> Options {
         "",
         "pid-file",
         "write the process id to this file (for init scripts)",
+        "FILE",
+    );
+    opts.optflagopt(
+        "",
+        "syslog",
+        &format!(
+            "log to syslog instead of stderr, through this socket (default {})",
+            leanftpd::log::DEFAULT_SYSLOG_SOCKET
+        ),
+        "SOCKET",
+    );
+    opts.optopt(
+        "",
+        "syslog-facility",
+        "syslog facility: daemon (default), ftp, local0..local7",
+        "NAME",
+    );
+    opts.optopt(
+        "",
+        "xferlog",
+        "append one wu-ftpd xferlog(5) line per file transfer to FILE (SIGHUP reopens it)",
         "FILE",
     );
     opts.optflag(
@@ -223,6 +263,9 @@ fn run() -> Result<(), String> {
     }
     init_logger(&matches)?;
     let config = parse_config(&matches)?;
+    // The session passes modes with --umask already applied; the process umask is the same
+    // mask, so the kernel's masking cannot take more away (and the pid file follows it too).
+    sys::set_umask(config.umask);
     let shared = load_shared(config)?;
     let run_as = matches
         .opt_str("run-as")
@@ -232,6 +275,11 @@ fn run() -> Result<(), String> {
         return Err("--run-as needs the server to be started as root".into());
     }
     let tls_keys = shared.config.tls.as_ref().map(Keys::load).transpose()?;
+    // Opened before privileges drop: /var/log is root's.
+    let xferlog = matches
+        .opt_str("xferlog")
+        .map(|path| Xferlog::open(path.as_ref()).map_err(|e| format!("--xferlog {path}: {e}")))
+        .transpose()?;
     let (listeners, inetd_conn, origin) = match launch::start(&shared.config, inetd)? {
         Start::Listen {
             listeners,
@@ -264,6 +312,9 @@ fn run() -> Result<(), String> {
     // it may send SIGTERM at once.
     let mut server = Server::new(shared, listeners, tls_keys)
         .map_err(|e| format!("cannot start the event loop: {e}"))?;
+    if let Some(xferlog) = xferlog {
+        server.set_xferlog(xferlog);
+    }
     for addr in addrs {
         info!("listening on {addr}{origin}");
     }
@@ -360,28 +411,20 @@ fn init_logger(matches: &Matches) -> Result<(), String> {
         (false, 1) => LevelFilter::Debug,
         (false, _) => LevelFilter::Trace,
     };
-    let level = if matches.opt_present("inetd") {
-        inetd_log_level(level, matches.opt_count("verbose") > 0)
-    } else {
-        level
+    let facility = match matches.opt_str("syslog-facility") {
+        None => Facility::Daemon,
+        Some(name) => Facility::parse(&name).ok_or_else(|| {
+            format!("--syslog-facility {name}: want daemon, ftp or local0..local7")
+        })?,
     };
-    simple_logger::SimpleLogger::new()
-        .with_level(level)
-        .init()
-        .map_err(|e| format!("cannot start logging: {e}"))
-}
-
-/// --inetd: stderr may be the client's connection itself (inetd, xinetd), so nothing is logged
-/// when fd 2 is a socket; otherwise (tcpsvd's or systemd's stderr) warnings and errors only,
-/// unless -v asks for more.
-fn inetd_log_level(level: LevelFilter, verbose: bool) -> LevelFilter {
-    if sys::is_socket(2) {
-        LevelFilter::Off
-    } else if verbose {
-        level
-    } else {
-        LevelFilter::Warn
-    }
+    let syslog = matches
+        .opt_present("syslog")
+        .then(|| matches.opt_str("syslog"));
+    // --inetd: stderr may be the client's connection itself (inetd, xinetd), so the log goes
+    // to syslog, and never to stderr even when syslog is missing.
+    let stderr_unsafe = matches.opt_present("inetd");
+    let target = leanftpd::log::target(syslog, facility, stderr_unsafe);
+    leanftpd::log::init(target, level, stderr_unsafe)
 }
 
 fn parse_config(matches: &Matches) -> Result<Config, String> {
@@ -439,6 +482,14 @@ fn parse_config(matches: &Matches) -> Result<Config, String> {
             total_down: rate(matches, "max-rate-total-down")?,
             total_up: rate(matches, "max-rate-total-up")?,
         },
+        umask: matches
+            .opt_str("umask")
+            .map_or(Ok(config::DEFAULT_UMASK), |text| parse_umask(&text))?,
+        atomic_uploads: matches.opt_present("atomic-uploads"),
+        max_upload_size: matches
+            .opt_str("max-upload-size")
+            .map(|text| parse_size(&text, "max-upload-size"))
+            .transpose()?,
     })
 }
 
@@ -517,6 +568,34 @@ fn number(matches: &Matches, name: &str, default: u64) -> Result<u64, String> {
                 u32::MAX
             )),
         },
+    }
+}
+
+/// --umask: octal, as umask(1) and vsftpd's local_umask read it (a leading 0 is optional).
+fn parse_umask(text: &str) -> Result<u32, String> {
+    match u32::from_str_radix(text, 8) {
+        Ok(mask) if mask <= 0o777 => Ok(mask),
+        _ => Err(format!("--umask {text}: want octal from 000 to 777")),
+    }
+}
+
+/// A size in bytes with an optional K, M or G (base 1024, either case), as curl's
+/// --limit-rate and Pure-FTPd read them: `512K`, `10M`, `4G`, `1000`.
+fn parse_size(text: &str, flag: &str) -> Result<u64, String> {
+    let bad = || format!("--{flag} {text}: want a positive size like 1000, 512K, 10M or 4G");
+    let (digits, shift) = match text.as_bytes().last() {
+        Some(b'k' | b'K') => (&text[..text.len() - 1], 10),
+        Some(b'm' | b'M') => (&text[..text.len() - 1], 20),
+        Some(b'g' | b'G') => (&text[..text.len() - 1], 30),
+        _ => (text, 0),
+    };
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad());
+    }
+    let n: u64 = digits.parse().map_err(|_| bad())?;
+    match n.checked_mul(1 << shift) {
+        Some(size) if size > 0 => Ok(size),
+        _ => Err(bad()),
     }
 }
 

@@ -23,7 +23,7 @@ fn with_root(extra: &[&str], f: impl FnOnce(&[&str])) {
     f(&args);
 }
 
-const FLAGS: [&str; 17] = [
+const FLAGS: [&str; 20] = [
     "--root",
     "--listen",
     "--anonymous",
@@ -36,6 +36,9 @@ const FLAGS: [&str; 17] = [
     "--idle-timeout",
     "--data-timeout",
     "--hash-password",
+    "--syslog",
+    "--syslog-facility",
+    "--xferlog",
     "--verbose",
     "--quiet",
     "--help",

@@ -10,14 +10,16 @@ mod common;
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{parse_227, pattern, set_linger_zero, Client, Server, TempDir, BIN, IO_TIMEOUT};
+use common::{
+    parse_227, pattern, set_linger_zero, Client, Mount, Server, TempDir, BIN, IO_TIMEOUT,
+};
 
 // ---- (a) out of descriptors -------------------------------------------------------------
 
@@ -159,41 +161,6 @@ fn out_of_descriptors_pauses_accepting_without_spinning_and_recovers() {
 }
 
 // ---- (b) disk full ----------------------------------------------------------------------
-
-/// A tmpfs mounted by the test, unmounted on drop.
-struct Mount {
-    path: PathBuf,
-}
-
-impl Mount {
-    fn tmpfs(path: PathBuf, size: &str) -> Mount {
-        let output = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(&path)
-            .output()
-            .expect("run mount");
-        assert!(
-            output.status.success(),
-            "this test mounts a {size} tmpfs and needs root (CI runs as root): `mount -t tmpfs \
-             -o size={size} tmpfs {}` failed: {}",
-            path.display(),
-            String::from_utf8_lossy(&output.stderr).trim()
-        );
-        Mount { path }
-    }
-}
-
-impl Drop for Mount {
-    fn drop(&mut self) {
-        let ok = Command::new("umount")
-            .arg(&self.path)
-            .status()
-            .is_ok_and(|s| s.success());
-        if !ok {
-            let _ = Command::new("umount").arg("-l").arg(&self.path).status();
-        }
-    }
-}
 
 /// An upload that fills the disk gets 452 (or 552); the session goes on (NOOP, LIST, a new
 /// upload once space is freed) and another session is not affected.

@@ -48,7 +48,8 @@ impl Iterator for DirStream {
                     return Some(Err(e));
                 }
             };
-            if name == b"." || name == b".." {
+            // Temporary uploads (--atomic-uploads) are never listed.
+            if name == b"." || name == b".." || super::is_temp_name(&name) {
                 continue;
             }
             match self.entry(name) {

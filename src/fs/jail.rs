@@ -26,6 +26,8 @@
 //! - `set_mode` refuses symlinks and special files with EPERM. Because chmod cannot be given an
 //!   O_PATH descriptor on the kernels we support, the target is reopened O_RDONLY|O_NOFOLLOW and
 //!   changed with fchmod: race-free, but a file the server's user cannot read cannot be chmod-ed.
+//! - A path through a reserved temporary-upload name (`temp.rs`) is ENOENT: it is not there
+//!   for clients; only `create_temp` makes one, and its `TempUpload` renames or removes it.
 //! - A final name of `.` or `..`, or an empty one (trailing `/`), is EINVAL; the empty jail path
 //!   (the root) is valid everywhere and the kernel answers for it (EEXIST, EBUSY, ...).
 
@@ -39,6 +41,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use libc::c_int;
 
+use super::temp::{self, TempUpload};
 use super::walk::walk_beneath;
 use super::{cstring, stat_from, DirStream, Stat, WriteMode, DIR_PATH_FLAGS};
 use crate::sys::fs as sys;
@@ -99,6 +102,16 @@ impl Jail {
 
     /// Opens a file for an upload as `mode` says (mode 0o644 for a new file, before umask).
     pub fn open_write(&self, path: &[u8], mode: WriteMode) -> io::Result<File> {
+        self.open_write_with(path, mode, NEW_FILE_MODE)
+    }
+
+    /// `open_write` with `perm` for a new file (the process umask still applies).
+    pub fn open_write_with(
+        &self,
+        path: &[u8],
+        mode: WriteMode,
+        perm: libc::mode_t,
+    ) -> io::Result<File> {
         let how = match mode {
             WriteMode::Truncate => libc::O_TRUNC,
             WriteMode::Append => libc::O_APPEND,
@@ -106,7 +119,7 @@ impl Jail {
             WriteMode::Resume(_) => 0,
         };
         let flags = libc::O_WRONLY | libc::O_CREAT | libc::O_NONBLOCK | libc::O_NOCTTY | how;
-        let mut file = regular_file(self.open_beneath(path, flags, NEW_FILE_MODE)?)?;
+        let mut file = regular_file(self.open_beneath(path, flags, perm & 0o7777)?)?;
         if let WriteMode::Resume(offset) = mode {
             if file.metadata()?.len() > offset {
                 file.set_len(offset)?;
@@ -114,6 +127,38 @@ impl Jail {
             file.seek(SeekFrom::Start(offset))?;
         }
         Ok(file)
+    }
+
+    /// --atomic-uploads: a new hidden temporary file (`perm`, O_EXCL) in the directory of
+    /// `target`, and the `TempUpload` that renames it over `target` (with `no_replace`: only
+    /// while `target` does not exist) or removes it.
+    pub fn create_temp(
+        &self,
+        target: &[u8],
+        perm: libc::mode_t,
+        no_replace: bool,
+    ) -> io::Result<(File, TempUpload)> {
+        let (dir, name) = self.parent_and_name(target)?;
+        let flags = libc::O_WRONLY
+            | libc::O_CREAT
+            | libc::O_EXCL
+            | libc::O_NOFOLLOW
+            | libc::O_NONBLOCK
+            | libc::O_NOCTTY;
+        // A collision of 64 random bits is not expected; a few tries cover it anyway.
+        let mut last = errno(libc::EEXIST);
+        for _ in 0..4 {
+            let temp_name = temp::temp_name();
+            match sys::openat(dir.as_fd(), &temp_name, flags, perm & 0o7777) {
+                Ok(fd) => {
+                    let upload = TempUpload::new(dir, temp_name, name, no_replace);
+                    return Ok((regular_file(fd)?, upload));
+                }
+                Err(e) if is_errno(&e, libc::EEXIST) => last = e,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last)
     }
 
     /// Follows symlinks (inside the jail).
@@ -144,8 +189,13 @@ impl Jail {
 
     /// mkdir with mode 0o755 (before umask).
     pub fn create_dir(&self, path: &[u8]) -> io::Result<()> {
+        self.create_dir_with(path, NEW_DIR_MODE)
+    }
+
+    /// mkdir with `perm` (the process umask still applies).
+    pub fn create_dir_with(&self, path: &[u8], perm: libc::mode_t) -> io::Result<()> {
         let (dir, name) = self.parent_and_name(path)?;
-        sys::mkdirat(dir.as_fd(), &name, NEW_DIR_MODE)
+        sys::mkdirat(dir.as_fd(), &name, perm & 0o7777)
     }
 
     pub fn remove_dir(&self, path: &[u8]) -> io::Result<()> {
@@ -243,13 +293,17 @@ impl Jail {
     }
 }
 
-/// Rejects what no file system call could take: a NUL byte (EINVAL), PATH_MAX or more bytes.
+/// Rejects what no file system call could take: a NUL byte (EINVAL), PATH_MAX or more bytes;
+/// and a path through a reserved temporary-upload name (ENOENT: it is not there for clients).
 fn check_path(path: &[u8]) -> io::Result<()> {
     if path.contains(&0) {
         return Err(errno(libc::EINVAL));
     }
     if path.len() >= PATH_MAX_BYTES {
         return Err(errno(libc::ENAMETOOLONG));
+    }
+    if path.split(|&b| b == b'/').any(temp::is_temp_name) {
+        return Err(errno(libc::ENOENT));
     }
     Ok(())
 }

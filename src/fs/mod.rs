@@ -13,6 +13,7 @@
 //! - `jail.rs`: `Jail`, the one door (`open_beneath`) and every operation on a jail path.
 //! - `walk.rs`: the O_NOFOLLOW walk that stands in for openat2 where the kernel lacks it.
 //! - `dir.rs`: directory streams, read a bounded batch at a time.
+//! - `temp.rs`: the hidden temporary file of an atomic upload (--atomic-uploads).
 
 use std::ffi::CString;
 use std::io;
@@ -23,10 +24,12 @@ use crate::sys::errno;
 
 mod dir;
 mod jail;
+mod temp;
 mod walk;
 
 pub use dir::{DirEntry, DirStream};
 pub use jail::Jail;
+pub use temp::{is_temp_name, TempUpload, TEMP_PREFIX};
 
 /// Flags for a directory that is only resolved through, never read.
 const DIR_PATH_FLAGS: c_int = libc::O_PATH | libc::O_DIRECTORY;

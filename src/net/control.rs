@@ -312,7 +312,7 @@ impl Server {
 
     fn run_actions(&mut self, key: usize, now: Instant) {
         while let Some(record) = self.with_session(key, Session::poll_record).flatten() {
-            info!("{record}");
+            self.log_transfer(&record);
         }
         while let Some(action) = self.with_session(key, Session::poll_action).flatten() {
             match action {

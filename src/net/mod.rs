@@ -47,11 +47,16 @@ use slab::Slab;
 use crate::auth::Users;
 use crate::config::{
     Config, CONTROL_READ_BYTES, EVENTS_CAPACITY, SHUTDOWN_FLUSH_MS, SHUTDOWN_GRACE_MS,
+    SYSLOG_RETRY_MS,
 };
+use crate::log::status::{Status, Totals};
+use crate::log::syslog;
+use crate::log::xferlog::Xferlog;
 use crate::reply;
 use crate::session::{Session, Shared};
 use crate::sys;
 use crate::transfer::pace::Pool;
+use crate::transfer::TransferRecord;
 
 use control::Control;
 use data::{DataConn, Passive};
@@ -96,6 +101,11 @@ pub struct Server {
     stop_deadline: Option<Instant>,
     /// The certificate, when FTPS is configured (reloaded at SIGHUP).
     tls_keys: Option<Keys>,
+    /// --xferlog, opened by main before privileges drop (reopened at SIGHUP).
+    xferlog: Option<Xferlog>,
+    /// Bytes of the transfers that ended, and the start, for SIGUSR1's status line.
+    totals: Totals,
+    started: Instant,
     /// --inetd: the loop ends when its one session has closed.
     single_session: bool,
     /// sd_notify: told READY=1 once listening and STOPPING=1 at SIGTERM.
@@ -125,6 +135,7 @@ impl Listener {
 struct Signals {
     stop: bool,
     reload: bool,
+    status: bool,
 }
 
 /// Binds every --listen address, then every --tls-listen one; inherited sockets (inetd,
@@ -153,7 +164,8 @@ impl Server {
         tls_keys: Option<Keys>,
     ) -> io::Result<Server> {
         let poll = Poll::new()?;
-        let signals = sys::signal_pipe(&[libc::SIGTERM, libc::SIGINT, libc::SIGHUP])?;
+        let signals =
+            sys::signal_pipe(&[libc::SIGTERM, libc::SIGINT, libc::SIGHUP, libc::SIGUSR1])?;
         poll.registry().register(
             &mut SourceFd(&signals.as_raw_fd()),
             SIGNAL,
@@ -190,12 +202,20 @@ impl Server {
             read_buf: vec![0; CONTROL_READ_BYTES].into_boxed_slice(),
             stop_deadline: None,
             tls_keys,
+            xferlog: None,
+            totals: Totals::default(),
+            started: Instant::now(),
             single_session: false,
             notify: None,
             tasks: 0,
             task_buf: Vec::new(),
             pools,
         })
+    }
+
+    /// Writes a line for every transfer that ends to `xferlog` (--xferlog).
+    pub fn set_xferlog(&mut self, xferlog: Xferlog) {
+        self.xferlog = Some(xferlog);
     }
 
     /// --inetd: serves `stream` (the control connection the launcher left open); `run` returns
@@ -243,6 +263,8 @@ impl Server {
                     self.pace_wake_at(),
                     self.accept_paused_until,
                     self.stop_deadline,
+                    syslog::has_backlog()
+                        .then(|| Instant::now() + Duration::from_millis(SYSLOG_RETRY_MS)),
                 ]
                 .into_iter()
                 .flatten()
@@ -266,6 +288,10 @@ impl Server {
                     if signals.reload {
                         self.reload_users();
                         self.reload_tls_keys();
+                        self.reopen_xferlog();
+                    }
+                    if signals.status {
+                        self.log_status(now);
                     }
                     if signals.stop && self.stop_deadline.is_some() {
                         // A second SIGTERM: the operator does not want to wait.
@@ -295,6 +321,8 @@ impl Server {
             self.pace_turns(now);
             self.resume_accepting(now);
             self.close_pending();
+            // Syslog lines waiting for a full socket go when it has room (a no-op otherwise).
+            ::log::logger().flush();
         }
     }
 
@@ -397,6 +425,7 @@ impl Server {
             match signal {
                 libc::SIGTERM | libc::SIGINT => signals.stop = true,
                 libc::SIGHUP => signals.reload = true,
+                libc::SIGUSR1 => signals.status = true,
                 _ => {}
             }
         }
@@ -439,6 +468,52 @@ impl Server {
             }
             Err(e) => error!("SIGHUP: {e}; keeping the certificate loaded before"),
         }
+    }
+
+    /// SIGHUP: open the xferlog by its name again (logrotate has moved the old file away).
+    fn reopen_xferlog(&mut self) {
+        let Some(xferlog) = &mut self.xferlog else {
+            return;
+        };
+        match xferlog.reopen() {
+            Ok(()) => info!("SIGHUP: reopened the xferlog {}", xferlog.path().display()),
+            Err(e) => error!(
+                "SIGHUP: cannot reopen the xferlog {}: {e}; writing to the file open before",
+                xferlog.path().display()
+            ),
+        }
+    }
+
+    /// A transfer ended: its log line, its xferlog line, its bytes in the totals.
+    fn log_transfer(&mut self, record: &TransferRecord) {
+        info!("{record}");
+        self.totals.add_record(record);
+        if let Some(xferlog) = &mut self.xferlog {
+            let now = sys::local_time(unix_time(SystemTime::now()));
+            if let Err(e) = xferlog.write(record, &now) {
+                error!("xferlog {}: {e}", xferlog.path().display());
+            }
+        }
+    }
+
+    /// SIGUSR1: one line with the sessions by state, the transfers running, the bytes moved
+    /// since start (running transfers included) and the uptime.
+    fn log_status(&mut self, now: Instant) {
+        let mut status = Status {
+            totals: self.totals,
+            uptime: now.saturating_duration_since(self.started),
+            ..Status::default()
+        };
+        for (_, conn) in self.conns.iter() {
+            if let Conn::Control(control) = conn {
+                let (state, running) = control.session.state();
+                status.count(state);
+                if let Some((direction, bytes)) = running {
+                    status.totals.add(direction, bytes);
+                }
+            }
+        }
+        info!("{status}");
     }
 
     /// SIGTERM/SIGINT: stop accepting and tell every session; a running upload gets a short

@@ -120,6 +120,7 @@ impl Session {
             connected,
             bytes: 0,
             unique_name,
+            temp: None,
             // The connection (a PORT connect, or the client's passive connect) must come in time.
             deadline: self.last_activity + self.shared.config.data_timeout,
         }));
@@ -150,15 +151,28 @@ impl Session {
     /// The running transfer ended with `code`: its reply, then (for a draining session) the
     /// farewell and the end, else the commands that waited for it.
     pub(super) fn end_transfer(&mut self, now: Instant, code: u16, text: &str) {
-        let Data::Transferring(running) = std::mem::replace(&mut self.data, Data::None) else {
+        let Data::Transferring(mut running) = std::mem::replace(&mut self.data, Data::None) else {
             return;
         };
         debug!("[#{}] data: transferring => none", self.id);
+        let (code, text) = match running.temp.take() {
+            // --atomic-uploads: the upload lands only now, in one rename.
+            Some(temp) if code == reply::TRANSFER_COMPLETE => match temp.commit() {
+                Ok(()) => (code, text),
+                Err(e) => {
+                    warn!("[#{}] cannot rename the upload into place: {e}", self.id);
+                    reply::for_io_error(&e)
+                }
+            },
+            // Any other end: dropping it removes the temporary file; the old file stands.
+            _ => (code, text),
+        };
         let record = TransferRecord {
             session: self.id,
             user: self
                 .user_ref()
                 .map_or("".into(), |user| user.account.name.as_str().into()),
+            anonymous: self.is_anonymous(),
             peer: self.peer.ip(),
             verb: running.verb,
             path: running.path.clone(),

@@ -49,16 +49,65 @@ impl Session {
             (_, 0) => WriteMode::Truncate,
             (_, offset) => WriteMode::Resume(offset),
         };
-        let file = match self.jail().open_write(fs::jail_path(&path), mode) {
-            Ok(file) => file,
+        // --atomic-uploads: a plain STOR writes a hidden temporary file; APPE and REST > 0
+        // write in place (they extend what is there).
+        let atomic = self.shared.config.atomic_uploads && mode == WriteMode::Truncate;
+        let opened = if atomic {
+            self.open_temp(&path, false)
+        } else {
+            self.jail()
+                .open_write_with(fs::jail_path(&path), mode, self.new_file_mode())
+                .map(|file| (file, None))
+        };
+        let (file, temp) = match opened {
+            Ok(opened) => opened,
             Err(e) => return self.reply_io_error(&e),
         };
-        let job = Job::Receive(FileReceiver::new(
-            file,
-            self.transfer_type == TransferType::Ascii,
-        ));
+        // SECURITY: --max-upload-size bounds the file, so APPE and a resumed STOR count what
+        // it holds (or keeps) already.
+        let limit = self.shared.config.max_upload_size.map(|max| {
+            let kept = match mode {
+                WriteMode::Append => file.metadata().map_or(0, |m| m.len()),
+                WriteMode::Resume(offset) => offset,
+                WriteMode::Truncate | WriteMode::CreateNew => 0,
+            };
+            max.saturating_sub(kept)
+        });
+        let receiver = FileReceiver::new(file, self.transfer_type == TransferType::Ascii);
+        let job = Job::Receive(receiver.with_limit(limit));
         let text = format!("Ok to send data for {}.", String::from_utf8_lossy(&path));
         self.start_transfer(job, verb, &path, None, &text);
+        self.set_temp(temp);
+    }
+
+    /// --atomic-uploads: the temporary file for an upload to `path`; refused at once (not at
+    /// 226) when the target is a directory or not a regular file. With `no_replace` (STOU) the
+    /// rename at 226 fails if the name was taken meanwhile.
+    fn open_temp(
+        &self,
+        path: &[u8],
+        no_replace: bool,
+    ) -> io::Result<(std::fs::File, Option<fs::TempUpload>)> {
+        let jail = self.jail();
+        match jail.stat(fs::jail_path(path)) {
+            Ok(stat) if stat.kind == FileKind::Dir => {
+                return Err(io::Error::from_raw_os_error(libc::EISDIR))
+            }
+            Ok(stat) if stat.kind != FileKind::File => {
+                return Err(io::Error::from_raw_os_error(libc::EACCES))
+            }
+            _ => {}
+        }
+        let (file, temp) =
+            jail.create_temp(fs::jail_path(path), self.new_file_mode(), no_replace)?;
+        Ok((file, Some(temp)))
+    }
+
+    /// Hands the temporary file to the transfer `start_transfer` just began.
+    fn set_temp(&mut self, temp: Option<fs::TempUpload>) {
+        if let Data::Transferring(running) = &mut self.data {
+            running.temp = temp;
+        }
     }
 
     /// STOU: store under a name that does not exist yet; the 150 names it (RFC 1123 4.1.2.9).
@@ -69,26 +118,43 @@ impl Session {
         self.restart_offset = 0;
         let base = fs::resolve(&self.cwd, if hint.is_empty() { b"stou" } else { hint });
         let jail = self.jail();
+        let perm = self.new_file_mode();
         for n in 0..1000u32 {
             let mut path = base.clone();
             if n > 0 || hint.is_empty() {
                 path.extend_from_slice(format!(".{n}").as_bytes());
             }
-            match jail.open_write(fs::jail_path(&path), WriteMode::CreateNew) {
-                Ok(file) => {
-                    let job = Job::Receive(FileReceiver::new(
-                        file,
-                        self.transfer_type == TransferType::Ascii,
-                    ));
+            let opened = if self.shared.config.atomic_uploads {
+                match jail.lstat(fs::jail_path(&path)) {
+                    Ok(_) => continue,
+                    Err(e) if e.raw_os_error() == Some(libc::ENOENT) => self.open_temp(&path, true),
+                    Err(e) => Err(e),
+                }
+            } else {
+                jail.open_write_with(fs::jail_path(&path), WriteMode::CreateNew, perm)
+                    .map(|file| (file, None))
+            };
+            match opened {
+                Ok((file, temp)) => {
+                    let ascii = self.transfer_type == TransferType::Ascii;
+                    let receiver = FileReceiver::new(file, ascii)
+                        .with_limit(self.shared.config.max_upload_size);
+                    let job = Job::Receive(receiver);
                     let name = path.rsplit(|&b| b == b'/').next().unwrap_or(&path).to_vec();
                     let text = format!("FILE: {}", String::from_utf8_lossy(&name));
-                    return self.start_transfer(job, "STOU", &path, Some(name.into()), &text);
+                    self.start_transfer(job, "STOU", &path, Some(name.into()), &text);
+                    return self.set_temp(temp);
                 }
                 Err(e) if e.raw_os_error() == Some(libc::EEXIST) => continue,
                 Err(e) => return self.reply_io_error(&e),
             }
         }
         self.reply(reply::FILE_UNAVAILABLE, "Cannot find a unique file name.");
+    }
+
+    /// The mode of a file an upload creates: 0o666 less --umask (SITE CHMOD sets any mode later).
+    fn new_file_mode(&self) -> libc::mode_t {
+        0o666 & !self.shared.config.umask
     }
 
     // ---- file commands ------------------------------------------------------------------
@@ -181,7 +247,8 @@ impl Session {
 
     pub(super) fn mkd(&mut self, arg: &[u8]) {
         let path = fs::resolve(&self.cwd, arg);
-        match self.jail().create_dir(fs::jail_path(&path)) {
+        let perm = 0o777 & !self.shared.config.umask;
+        match self.jail().create_dir_with(fs::jail_path(&path), perm) {
             Ok(()) => {
                 let mut text = Vec::new();
                 reply::push_quoted_path(&mut text, &path);

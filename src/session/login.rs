@@ -128,6 +128,13 @@ impl Session {
         matches!(self.login, Login::LoggedIn(_))
     }
 
+    /// Logged in anonymously: the users file cannot hold the name "anonymous" (auth.rs), so
+    /// the account name tells.
+    pub(super) fn is_anonymous(&self) -> bool {
+        self.user_ref()
+            .is_some_and(|user| user.account.name == "anonymous")
+    }
+
     pub(super) fn user_ref(&self) -> Option<&User> {
         match &self.login {
             Login::LoggedIn(user) => Some(user),

@@ -32,6 +32,7 @@ use crate::config::{
 };
 use crate::fs::{self, FileKind, Jail, WriteMode};
 use crate::listing::{self, Facts};
+use crate::log::status::SessionState;
 use crate::proto::hash::Algorithm;
 use crate::proto::verb;
 use crate::reply;
@@ -171,6 +172,9 @@ struct Running {
     bytes: u64,
     /// STOU's chosen name, for the 226.
     unique_name: Option<Box<[u8]>>,
+    /// --atomic-uploads: the temporary file, renamed over the target at 226; dropped (and so
+    /// removed) however else the transfer or the session ends.
+    temp: Option<fs::TempUpload>,
     /// The data connection must come, or move bytes again, by then (--data-timeout).
     deadline: Instant,
 }
@@ -432,6 +436,11 @@ impl Session {
                 };
                 self.end_transfer(now, reply::TRANSFER_ABORTED, text);
             }
+            DataEvent::Failed(TransferError::TooLarge) => {
+                info!("[#{}] upload stopped at --max-upload-size", self.id);
+                let text = "Exceeded storage allocation (upload size limit).";
+                self.end_transfer(now, reply::EXCEEDED_STORAGE, text);
+            }
             DataEvent::Failed(TransferError::Disk(e)) => {
                 let (code, text) = reply::for_io_error(&e);
                 warn!("[#{}] transfer failed on the file: {e}", self.id);
@@ -562,6 +571,19 @@ impl Session {
     /// The record of a transfer that ended, for the logs (the stderr line, xferlog...).
     pub fn poll_record(&mut self) -> Option<TransferRecord> {
         self.records.pop_front()
+    }
+
+    /// What the session is doing, for the SIGUSR1 status line, and the bytes its running
+    /// transfer has moved so far.
+    pub fn state(&self) -> (SessionState, Option<(Direction, u64)>) {
+        match &self.data {
+            Data::Transferring(running) => (
+                SessionState::Transferring,
+                Some((running.direction, running.bytes)),
+            ),
+            _ if self.is_logged_in() => (SessionState::Idle, None),
+            _ => (SessionState::LoggingIn, None),
+        }
     }
 
     /// True while `poll_action` has something to hand out.

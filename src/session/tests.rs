@@ -710,6 +710,23 @@ fn every_due_deadline_is_handled_in_one_call() {
     assert_eq!(s.poll_timeout(), None);
 }
 
+/// SIGUSR1's view of a session: logging in, idle, transferring (with the bytes so far).
+#[test]
+fn the_state_follows_login_and_transfers() {
+    let root = Root::new("state");
+    let now = Instant::now();
+    let s = session(&root, true, now);
+    assert_eq!(s.state(), (SessionState::LoggingIn, None));
+    let mut s = uploading(&root, now);
+    s.handle_data_event(DataEvent::Progress { bytes: 5 }, now);
+    assert_eq!(
+        s.state(),
+        (SessionState::Transferring, Some((Direction::Upload, 5)))
+    );
+    s.handle_data_event(DataEvent::Done { bytes: 9 }, now);
+    assert_eq!(s.state(), (SessionState::Idle, None));
+}
+
 /// Every transfer that ends leaves one record, completed or not, with what the logs need.
 #[test]
 fn each_ended_transfer_leaves_one_record() {
@@ -730,6 +747,7 @@ fn each_ended_transfer_leaves_one_record() {
         (5, 426, "anonymous")
     );
     assert_eq!(record.peer, "127.0.0.1".parse::<IpAddr>().unwrap());
+    assert!(record.anonymous);
     assert_eq!(record.elapsed, Duration::from_secs(3));
     assert!(record.is_incomplete_upload());
 

@@ -140,6 +140,29 @@ pub fn renameat(
     .map(drop)
 }
 
+/// renameat2(2) with RENAME_NOREPLACE: EEXIST when `to_name` exists (STOU's atomic upload).
+/// Made with syscall(2): older C libraries (musl before 1.2.?) lack the wrapper.
+pub fn renameat_noreplace(
+    from_dir: BorrowedFd,
+    from_name: &CStr,
+    to_dir: BorrowedFd,
+    to_name: &CStr,
+) -> io::Result<()> {
+    // SAFETY: both names are NUL-terminated; both descriptors are open; the flags are a
+    // plain integer.
+    cvt(unsafe {
+        libc::syscall(
+            libc::SYS_renameat2,
+            from_dir.as_raw_fd(),
+            from_name.as_ptr(),
+            to_dir.as_raw_fd(),
+            to_name.as_ptr(),
+            libc::RENAME_NOREPLACE,
+        )
+    })
+    .map(drop)
+}
+
 /// utimensat(2): `times` are the access and the modification time (UTIME_OMIT keeps one).
 pub fn utimensat(
     dir: BorrowedFd,

@@ -8,6 +8,7 @@
 //! - `net`: listener sockets, socket options, sendfile, splice and pipes.
 //! - `launch`: descriptors inherited at exec (inetd's fd 0, systemd's listeners).
 //! - `process`: signals, privileges, identity lookup, randomness.
+//! - `time`: local civil time (localtime_r) for the log timestamps.
 //!
 //! Rules for code in this folder: every `unsafe` block carries a `// SAFETY:` comment (clippy
 //! enforces it below), every descriptor a call returns is owned at once (`owned_fd`), and every
@@ -22,14 +23,16 @@ pub(crate) mod fs;
 mod launch;
 mod net;
 mod process;
+mod time;
 
 pub use fs::is_writable;
 pub use launch::{adopt, inherited_socket, is_socket, Inherited};
 pub use net::{bind_listener, pipe, sendfile, set_oob_inline, set_pipe_size, splice};
 pub use process::{
     drain_signals, drop_privileges, ephemeral_port_range, fill_random, is_root, lookup_identity,
-    raise_descriptor_limit, random_u32, signal_pipe,
+    raise_descriptor_limit, random_u32, set_umask, signal_pipe,
 };
+pub use time::{local_time, CivilTime};
 
 /// The result of a system call that answers -1 (or any negative value) with errno set: the value
 /// itself, or errno as an `io::Error`. Works for `int`, `ssize_t` and `long` returns alike.

@@ -199,6 +199,14 @@ pub fn raise_descriptor_limit(wanted: u64) -> io::Result<u64> {
     Ok(u64::from(limit.rlim_cur))
 }
 
+/// umask(2): `mask` (0o777 at most) for every file and directory the process creates from now.
+pub fn set_umask(mask: u32) {
+    // SAFETY: umask cannot fail and touches no memory.
+    unsafe {
+        libc::umask((mask & 0o777) as libc::mode_t);
+    }
+}
+
 /// Fills `buf` from the kernel's random pool (getrandom(2) with GRND_NONBLOCK: never waits,
 /// like /dev/urandom, but needs no file). Fails with EAGAIN only in early boot, before the pool
 /// is initialized.

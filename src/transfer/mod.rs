@@ -63,6 +63,8 @@ pub enum TransferError {
     Network(io::Error),
     /// Reading or writing the file failed (disk full: 452): mapped by `reply::for_io_error`.
     Disk(io::Error),
+    /// More arrived than --max-upload-size allows (552); nothing past the limit was written.
+    TooLarge,
 }
 
 /// The outcome of one `pump` call.

@@ -1,6 +1,7 @@
 //! STOR, APPE, STOU: what arrives on the data connection goes to the file. Binary uploads
 //! splice(2) socket -> pipe -> file where both ends allow it; TYPE A (CRLF -> LF) and streams or
-//! files that refuse splice copy through a buffer. What arrived is kept whatever happens.
+//! files that refuse splice copy through a buffer. What arrived is kept whatever happens (up to
+//! --max-upload-size: a byte past it ends the upload with `TooLarge`, and is never written).
 
 use std::fs::File;
 use std::io::{self, Read, Write};
@@ -18,6 +19,8 @@ pub struct FileReceiver {
     /// the next byte shows whether it began a CRLF.
     pending_cr: bool,
     route: Route,
+    /// --max-upload-size: bytes that may arrive (what the file holds already taken off).
+    limit: Option<u64>,
 }
 
 /// How an upload's bytes reach its file.
@@ -39,7 +42,15 @@ impl FileReceiver {
             ascii,
             pending_cr: false,
             route: Route::Undecided,
+            limit: None,
         }
+    }
+
+    /// At most `limit` bytes may arrive; one more ends the upload with `TooLarge`. Counted on
+    /// the connection, so a TYPE A file (CRLF -> LF) stays at or below it too.
+    pub fn with_limit(mut self, limit: Option<u64>) -> FileReceiver {
+        self.limit = limit;
+        self
     }
 
     pub(super) fn pump(
@@ -47,17 +58,51 @@ impl FileReceiver {
         stream: &mut impl DataStream,
         budget: usize,
     ) -> Result<Step, TransferError> {
+        let budget = match self.limit {
+            Some(limit) if self.bytes >= limit => return self.probe_past_limit(stream),
+            // Each read or splice asks for no more than the limit leaves.
+            Some(limit) => budget.min(usize::try_from(limit - self.bytes).unwrap_or(usize::MAX)),
+            None => budget,
+        };
         if let Route::Undecided = self.route {
             let pipe = if self.ascii { None } else { UploadPipe::new() };
             self.route = pipe.map_or(Route::Copy(Vec::new()), Route::Splice);
         }
+        let mut budget = budget;
         if let Route::Splice(pipe) = &self.route {
+            let before = self.bytes;
             match pipe.pump(&self.file, &mut self.bytes, stream, budget)? {
                 Spliced::Step(step) => return Ok(step),
                 Spliced::Refused => self.route = Route::Copy(Vec::new()),
             }
+            // What the splice moved before the file refused it counts against the budget.
+            let spliced = usize::try_from(self.bytes - before).unwrap_or(usize::MAX);
+            budget = budget.saturating_sub(spliced);
+            if budget == 0 {
+                return Ok(Step::Yield);
+            }
         }
         self.pump_copy(stream, budget)
+    }
+
+    /// The limit is reached: the end of the stream completes the upload, one more byte (read
+    /// into a throwaway byte, never written) breaks it.
+    fn probe_past_limit(&mut self, stream: &mut impl DataStream) -> Result<Step, TransferError> {
+        let mut byte = [0u8; 1];
+        loop {
+            return match stream.read(&mut byte) {
+                Ok(0) => {
+                    if std::mem::take(&mut self.pending_cr) {
+                        self.file.write_all(b"\r").map_err(TransferError::Disk)?;
+                    }
+                    Ok(Step::Done)
+                }
+                Ok(_) => Err(TransferError::TooLarge),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(Step::Blocked),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => Err(TransferError::Network(e)),
+            };
+        }
     }
 
     fn pump_copy(
@@ -311,6 +356,34 @@ mod tests {
         assert_eq!(crlf_to_lf(&mut buf, &mut pending), (true, 1));
         assert_eq!(&buf[..1], b"x");
         assert!(pending);
+    }
+
+    #[test]
+    fn a_limit_keeps_exactly_the_allowed_bytes_and_refuses_one_more() {
+        let content: Vec<u8> = (0..10_000u32).map(|i| (i % 251) as u8).collect();
+        for ascii in [false, true] {
+            // Exactly the limit: done.
+            let file = temp_file(b"");
+            let receiver = FileReceiver::new(file.try_clone().unwrap(), ascii);
+            let mut job = Job::Receive(receiver.with_limit(Some(10_000)));
+            run(&mut job, &mut Choppy::new(&content, 333));
+            assert_eq!(job.bytes(), 10_000);
+            // One byte more: TooLarge, and the file holds only the allowed bytes.
+            let file = temp_file(b"");
+            let receiver = FileReceiver::new(file.try_clone().unwrap(), ascii);
+            let mut job = Job::Receive(receiver.with_limit(Some(9_999)));
+            let mut stream = Choppy::new(&content, 333);
+            let result = loop {
+                match job.pump(&mut stream, 4096) {
+                    Ok(Step::Done) => panic!("ascii {ascii}: past the limit, yet done"),
+                    Ok(_) => {}
+                    Err(e) => break e,
+                }
+            };
+            assert!(matches!(result, TransferError::TooLarge), "{result:?}");
+            assert_eq!(job.bytes(), 9_999);
+            assert_eq!(read_all(file).len(), 9_999, "ascii {ascii}");
+        }
     }
 
     #[test]

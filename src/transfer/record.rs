@@ -24,6 +24,8 @@ pub struct TransferRecord {
     pub session: usize,
     /// The logged-in user ("anonymous" for anonymous logins).
     pub user: Box<str>,
+    /// An anonymous login (the xferlog's access-mode `a`), not a users-file user.
+    pub anonymous: bool,
     pub peer: IpAddr,
     /// The command: RETR, STOR, APPE, STOU, LIST, NLST, MLSD.
     pub verb: &'static str,
@@ -80,6 +82,7 @@ mod tests {
         TransferRecord {
             session: 3,
             user: "anonymous".into(),
+            anonymous: true,
             peer: "127.0.0.1".parse().unwrap(),
             verb: "STOR",
             path: b"/up\xffbin".to_vec().into(),

@@ -216,3 +216,41 @@ pub fn to_crlf(v: &[u8]) -> Vec<u8> {
     }
     out
 }
+
+/// A tmpfs mounted by the test (needs root), unmounted on drop: a disk that fills up.
+pub struct Mount {
+    path: PathBuf,
+}
+
+impl Mount {
+    pub fn tmpfs(path: PathBuf, size: &str) -> Mount {
+        let output = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(&path)
+            .output()
+            .expect("run mount");
+        assert!(
+            output.status.success(),
+            "this test mounts a {size} tmpfs and needs root (CI runs as root): `mount -t tmpfs \
+             -o size={size} tmpfs {}` failed: {}",
+            path.display(),
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+        Mount { path }
+    }
+}
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        let ok = std::process::Command::new("umount")
+            .arg(&self.path)
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            let _ = std::process::Command::new("umount")
+                .arg("-l")
+                .arg(&self.path)
+                .status();
+        }
+    }
+}
