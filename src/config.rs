@@ -46,6 +46,9 @@ pub const STAT_REFILL_BYTES: usize = 16 * 1024;
 pub const PACE_SLICE_MS: u64 = 20;
 /// The most a rate bucket holds (so the most a transfer gets at once after a pause).
 pub const PACE_BURST_MS: u64 = 100;
+/// The burst of a server-wide bucket (--max-rate-total-*): two slices, so whoever comes first
+/// gets no more than two slices ahead of the others it shares with.
+pub const PACE_POOL_BURST_MS: u64 = 2 * PACE_SLICE_MS;
 /// The smallest pacing slice, for low rates (1K/s moves 4 KiB every 4 s).
 pub const PACE_MIN_SLICE_BYTES: u64 = 4096;
 

@@ -17,7 +17,9 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use crate::config::{PACE_BURST_MS, PACE_MIN_SLICE_BYTES, PACE_SLICE_MS, TURN_BYTES};
+use crate::config::{
+    PACE_BURST_MS, PACE_MIN_SLICE_BYTES, PACE_POOL_BURST_MS, PACE_SLICE_MS, TURN_BYTES,
+};
 
 const NANOS: u128 = 1_000_000_000;
 
@@ -36,12 +38,17 @@ pub struct Bucket {
 }
 
 impl Bucket {
-    /// A full bucket.
+    /// A full bucket holding at most PACE_BURST_MS of its rate.
     pub fn new(rate: u64, now: Instant) -> Bucket {
+        Bucket::with_burst(rate, PACE_BURST_MS, now)
+    }
+
+    /// A full bucket holding at most `burst_ms` of its rate (and at least one slice).
+    fn with_burst(rate: u64, burst_ms: u64, now: Instant) -> Bucket {
         let rate = rate.max(1);
         let of_rate = |ms: u64| (u128::from(rate) * u128::from(ms) / 1000) as u64;
         let slice = of_rate(PACE_SLICE_MS).clamp(PACE_MIN_SLICE_BYTES, TURN_BYTES as u64);
-        let burst = of_rate(PACE_BURST_MS).max(slice);
+        let burst = of_rate(burst_ms).max(slice);
         Bucket {
             rate,
             burst: u128::from(burst) * NANOS,
@@ -102,7 +109,9 @@ pub struct Pool {
 impl Pool {
     pub fn new(rate: u64, now: Instant) -> Pool {
         Pool {
-            bucket: Bucket::new(rate, now),
+            // A short burst: the first transfer to come takes it alone, before the others
+            // queue; with 100 ms it ran a fifth of a 2 MiB share ahead of 20 others.
+            bucket: Bucket::with_burst(rate, PACE_POOL_BURST_MS, now),
             waiting: VecDeque::new(),
         }
     }
