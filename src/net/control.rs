@@ -241,9 +241,8 @@ impl Server {
             }
         }
         if control.finished {
-            // What fits in the socket buffer is sent (under TLS, then close_notify); we do not
-            // wait for a slow reader.
-            let _ = control.stream.flush_pending();
+            // What fits in the socket buffer is sent (under TLS the shutdown sends the records
+            // still held, then close_notify); we do not wait for a slow reader.
             let _ = control.stream.shutdown();
             self.timers.set(key, None);
             self.to_close.push(key);

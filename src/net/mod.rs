@@ -14,7 +14,8 @@
 //!
 //! Files: `control.rs` (accepting and serving control connections), `data.rs` (passive
 //! listeners, PORT connects, data connections and their states), `task.rs` (tasks without a
-//! connection: checksums), `pace.rs` (--max-rate-*: budgets, waits, the pools' turns), `stream.rs` (the stream seam), `timer.rs` (the timer table),
+//! connection: checksums), `pace.rs` (--max-rate-*: budgets, waits, the pools' turns),
+//! `stream.rs` (the stream seam), `tls.rs` (FTPS on rustls), `timer.rs` (the timer table),
 //! `launch.rs` (inetd, systemd sockets, sd_notify).
 
 mod control;
@@ -182,6 +183,8 @@ impl Server {
             entry.insert(Conn::Listener(listener));
         }
         let pools = PerDirection::server(&shared.config.rates, Instant::now());
+        // Sessions admitted before the first turn (--inetd) see the wall clock too.
+        shared.set_unix_time(unix_time(SystemTime::now()));
         let passive_ports = shared
             .config
             .pasv_ports
@@ -321,8 +324,10 @@ impl Server {
             self.pace_turns(now);
             self.resume_accepting(now);
             self.close_pending();
-            // Syslog lines waiting for a full socket go when it has room (a no-op otherwise).
-            ::log::logger().flush();
+            // Syslog lines waiting for a full socket go when it has room.
+            if syslog::has_backlog() {
+                ::log::logger().flush();
+            }
         }
     }
 
@@ -489,7 +494,8 @@ impl Server {
         info!("{record}");
         self.totals.add_record(record);
         if let Some(xferlog) = &mut self.xferlog {
-            let now = sys::local_time(unix_time(SystemTime::now()));
+            // The wall clock this turn already read (the record's own times come from it too).
+            let now = sys::local_time(self.shared.unix_time());
             if let Err(e) = xferlog.write(record, &now) {
                 error!("xferlog {}: {e}", xferlog.path().display());
             }

@@ -81,7 +81,8 @@ impl Shared {
         self.unix_time.set(secs);
     }
 
-    fn unix_time(&self) -> i64 {
+    /// The wall clock as set this turn.
+    pub fn unix_time(&self) -> i64 {
         self.unix_time.get()
     }
 }
