@@ -52,6 +52,17 @@ pub const PACE_POOL_BURST_MS: u64 = 2 * PACE_SLICE_MS;
 /// The smallest pacing slice, for low rates (1K/s moves 4 KiB every 4 s).
 pub const PACE_MIN_SLICE_BYTES: u64 = 4096;
 
+/// --workers: the most worker processes.
+pub const MAX_WORKERS: usize = 256;
+/// --workers: a worker that died is forked again after this when it had lived less (a worker
+/// that cannot start must not spin the supervisor); at once otherwise.
+pub const WORKER_RESTART_DELAY_MS: u64 = 1000;
+/// --workers: how long SIGUSR1's status waits for the workers' answers.
+pub const WORKER_STATUS_WAIT_MS: u64 = 1000;
+/// --workers: after SIGTERM, a worker still running past its own shutdown grace and flush plus
+/// this is killed (SIGKILL).
+pub const WORKER_STOP_SLACK_MS: u64 = 2000;
+
 /// Longest CLNT name kept for the logs.
 pub const MAX_CLIENT_NAME_BYTES: usize = 64;
 /// Delay before the 530 of the first failed login; it doubles with each further failure.

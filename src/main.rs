@@ -18,6 +18,7 @@ use leanftpd::fs::Jail;
 use leanftpd::log::xferlog::Xferlog;
 use leanftpd::log::Facility;
 use leanftpd::net::launch::{self, Start};
+use leanftpd::net::supervisor::{Parts, Role, Supervisor, Worker};
 use leanftpd::net::tls::Keys;
 use leanftpd::net::Server;
 use leanftpd::session::Shared;
@@ -181,6 +182,12 @@ fn options() -> Options {
     );
     opts.optopt(
         "",
+        "workers",
+        "serve in N processes (auto: one per CPU); limits count them all (default 1)",
+        "N|auto",
+    );
+    opts.optopt(
+        "",
         "pid-file",
         "write the process id to this file (for init scripts)",
         "FILE",
@@ -261,8 +268,22 @@ fn run() -> Result<(), String> {
             "--inetd serves the connection on stdin: --{flag} does not apply"
         ));
     }
+    if inetd && matches.opt_present("workers") {
+        return Err(
+            "--inetd serves one connection in one process: --workers does not apply".into(),
+        );
+    }
+    let workers = parse_workers(&matches)?;
     init_logger(&matches)?;
     let config = parse_config(&matches)?;
+    if let Some(flag) = ["max-rate-total-down", "max-rate-total-up"]
+        .into_iter()
+        .find(|flag| workers > 1 && matches.opt_present(flag))
+    {
+        return Err(format!(
+            "--{flag} is shared within one process: not with --workers {workers}"
+        ));
+    }
     // The session passes modes with --umask already applied; the process umask is the same
     // mask, so the kernel's masking cannot take more away (and the pid file follows it too).
     sys::set_umask(config.umask);
@@ -308,6 +329,29 @@ fn run() -> Result<(), String> {
     }
     log_start(&shared, run_as);
     raise_descriptor_limit(shared.config.max_clients);
+    if workers > 1 {
+        let parts = Parts {
+            shared,
+            tls_keys,
+            xferlog,
+        };
+        let supervisor = Supervisor::new(workers, parts, listeners, notify)
+            .map_err(|e| format!("cannot start the supervisor: {e}"))?;
+        for addr in addrs {
+            info!("listening on {addr}{origin}");
+        }
+        return match supervisor.run() {
+            Ok(Role::Stopped) => {
+                if let Some(path) = &pid_file {
+                    let _ = std::fs::remove_file(path);
+                }
+                info!("stopped");
+                Ok(())
+            }
+            Ok(Role::Worker(worker)) => run_worker(*worker),
+            Err(e) => Err(format!("supervisor failed: {e}")),
+        };
+    }
     // The signal handlers are in place before "listening on": a client (or a test) that sees
     // it may send SIGTERM at once.
     let mut server = Server::new(shared, listeners, tls_keys)
@@ -333,6 +377,38 @@ fn run() -> Result<(), String> {
     result?;
     info!("stopped");
     Ok(())
+}
+
+/// A worker of --workers (in the process just forked): its own loop, until it is told to stop
+/// or its supervisor is gone.
+fn run_worker(worker: Worker) -> Result<(), String> {
+    let id = worker.id();
+    let mut server = worker
+        .into_server()
+        .map_err(|e| format!("worker {id}: cannot start the event loop: {e}"))?;
+    info!("serving (pid {})", std::process::id());
+    server
+        .run()
+        .map_err(|e| format!("worker {id}: event loop failed: {e}"))?;
+    info!("stopped");
+    Ok(())
+}
+
+/// --workers N|auto: 1 by default; auto is the CPUs this process may run on.
+fn parse_workers(matches: &Matches) -> Result<usize, String> {
+    let Some(text) = matches.opt_str("workers") else {
+        return Ok(1);
+    };
+    if text == "auto" {
+        return Ok(sys::cpu_count().min(config::MAX_WORKERS));
+    }
+    match text.parse::<usize>() {
+        Ok(n) if (1..=config::MAX_WORKERS).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "--workers {text}: want auto or a whole number from 1 to {}",
+            config::MAX_WORKERS
+        )),
+    }
 }
 
 /// Raises the soft descriptor limit to what --max-clients needs (a box's default of 1,024 holds

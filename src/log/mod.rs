@@ -14,8 +14,9 @@ pub mod syslog;
 pub mod xferlog;
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
-use ::log::LevelFilter;
+use ::log::{LevelFilter, Log, Metadata, Record};
 
 pub use syslog::Facility;
 
@@ -69,16 +70,62 @@ pub fn init(target: Target, level: LevelFilter, stderr_unsafe: bool) -> Result<(
                 }
                 Err(_) => syslog::Writer::disconnected(socket, facility, std::process::id()),
             };
-            ::log::set_boxed_logger(Box::new(syslog::Syslog::new(writer, level)))
-                .map_err(failed)?;
-            ::log::set_max_level(level);
-            Ok(())
+            install(Box::new(syslog::Syslog::new(writer, level)), level).map_err(failed)
         }
     }
 }
 
 fn stderr(level: LevelFilter) -> Result<(), ::log::SetLoggerError> {
-    simple_logger::SimpleLogger::new().with_level(level).init()
+    let logger = simple_logger::SimpleLogger::new().with_level(level);
+    let level = logger.max_level();
+    install(Box::new(logger), level)
+}
+
+fn install(logger: Box<dyn Log>, level: LevelFilter) -> Result<(), ::log::SetLoggerError> {
+    ::log::set_boxed_logger(Box::new(Tagged(logger)))?;
+    ::log::set_max_level(level);
+    Ok(())
+}
+
+/// This process's worker number under --workers (0: the one process, or the supervisor).
+static WORKER: AtomicUsize = AtomicUsize::new(0);
+
+/// From now on every line of this process starts with `[wN] ` (a worker of --workers).
+pub fn set_worker(id: usize) {
+    WORKER.store(id, Ordering::Relaxed);
+}
+
+/// This process's worker number (0: not a worker).
+pub fn worker() -> usize {
+    WORKER.load(Ordering::Relaxed)
+}
+
+/// The logger in front of the target: puts the worker's tag before each line.
+struct Tagged(Box<dyn Log>);
+
+impl Log for Tagged {
+    fn enabled(&self, metadata: &Metadata) -> bool {
+        self.0.enabled(metadata)
+    }
+
+    fn log(&self, record: &Record) {
+        match WORKER.load(Ordering::Relaxed) {
+            0 => self.0.log(record),
+            id => self.0.log(
+                &Record::builder()
+                    .args(format_args!("[w{id}] {}", record.args()))
+                    .metadata(record.metadata().clone())
+                    .module_path(record.module_path())
+                    .file(record.file())
+                    .line(record.line())
+                    .build(),
+            ),
+        }
+    }
+
+    fn flush(&self) {
+        self.0.flush()
+    }
 }
 
 #[cfg(test)]

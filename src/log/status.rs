@@ -52,6 +52,15 @@ pub struct Status {
 }
 
 impl Status {
+    /// Adds another process's counts (a worker's, under --workers); the uptime stays.
+    pub fn add(&mut self, other: &Status) {
+        self.logging_in += other.logging_in;
+        self.idle += other.idle;
+        self.transferring += other.transferring;
+        self.totals.bytes_in = self.totals.bytes_in.saturating_add(other.totals.bytes_in);
+        self.totals.bytes_out = self.totals.bytes_out.saturating_add(other.totals.bytes_out);
+    }
+
     pub fn count(&mut self, state: SessionState) {
         match state {
             SessionState::LoggingIn => self.logging_in += 1,

@@ -145,10 +145,20 @@ impl Writer {
         }
     }
 
+    /// The pid the lines carry: a worker of --workers, forked after the writer was made, has
+    /// its own.
+    fn pid(&self) -> u32 {
+        if super::worker() == 0 {
+            self.pid
+        } else {
+            std::process::id()
+        }
+    }
+
     /// Queues the line for `message` and sends what the socket takes now.
     pub fn log(&mut self, level: Level, message: &str) {
         let time = sys::local_time(unix_now());
-        let line = format_line(self.facility, level, &time, self.pid, message);
+        let line = format_line(self.facility, level, &time, self.pid(), message);
         self.send_queued();
         self.queue_drop_count();
         if self.queue.len() >= SYSLOG_QUEUE_LINES {
@@ -179,7 +189,7 @@ impl Writer {
         }
         let text = format!("syslog: {} lines dropped", self.dropped);
         let time = sys::local_time(unix_now());
-        let line = format_line(self.facility, Level::Warn, &time, self.pid, &text);
+        let line = format_line(self.facility, Level::Warn, &time, self.pid(), &text);
         self.queue.push_back(line);
         self.dropped = 0;
     }

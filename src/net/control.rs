@@ -2,7 +2,7 @@
 //! descriptors), reading commands into the session, carrying out its actions, writing its
 //! replies, and keeping its deadline in the timer table.
 
-use std::io::{self, Write};
+use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
@@ -11,12 +11,12 @@ use log::{debug, error, info, warn};
 use mio::net::TcpStream;
 use mio::{Interest, Token};
 
+use super::admission;
 use super::pace::PerDirection;
 use super::stream::Stream;
 use super::tls::SessionKeys;
 use super::{is_out_of_resources, Conn, Server};
 use crate::config::{ACCEPT_PAUSE_MS, CONTROL_READS_PER_TURN};
-use crate::reply;
 use crate::session::{Action, Session};
 use crate::sys;
 use crate::transfer::pace::Bucket;
@@ -42,6 +42,8 @@ pub(super) struct Control {
     pub(super) rates: PerDirection<Bucket>,
     /// AUTH TLS was accepted: the TLS layer goes on once its 234 is out; nothing is read before.
     start_tls: bool,
+    /// --workers: the supervisor's name for this session, told back when it ends.
+    pub(super) ticket: Option<u64>,
 }
 
 impl Server {
@@ -91,8 +93,6 @@ impl Server {
         }
     }
 
-    // Without the `tls` feature no session keys can exist, and the compiler says so.
-    #[cfg_attr(not(feature = "tls"), allow(unreachable_code, unused_variables))]
     pub(super) fn admit(
         &mut self,
         mut stream: TcpStream,
@@ -102,22 +102,29 @@ impl Server {
     ) {
         let ip = peer.ip().to_canonical();
         let config = &self.shared.config;
-        let refusal = if self.sessions >= config.max_clients {
-            Some("Too many users, try again later.")
-        } else if self.sessions_per_ip.get(&ip).copied().unwrap_or(0) >= config.max_per_ip {
-            Some("Too many connections from your address.")
-        } else {
-            None
-        };
-        if let Some(text) = refusal {
-            info!("refused {peer}: 421 {text}");
-            // Best effort on a fresh socket: its send buffer is empty, so this does not block.
-            let _ = stream.write(&reply::render(reply::SERVICE_NOT_AVAILABLE, text));
-            return;
+        if let Some(text) = self.admission.refusal(config, ip) {
+            return admission::refuse(&mut stream, peer, text);
         }
+        self.start_session(stream, peer, implicit_tls, now);
+    }
+
+    /// Starts the session of an admitted connection; its slab key, None when it could not start.
+    // Without the `tls` feature no session keys can exist, and the compiler says so.
+    #[cfg_attr(not(feature = "tls"), allow(unreachable_code, unused_variables))]
+    pub(super) fn start_session(
+        &mut self,
+        stream: TcpStream,
+        peer: SocketAddr,
+        implicit_tls: bool,
+        now: Instant,
+    ) -> Option<usize> {
+        let ip = peer.ip().to_canonical();
         let local = match stream.local_addr() {
             Ok(local) => local,
-            Err(e) => return debug!("connection from {peer} gone before it started: {e}"),
+            Err(e) => {
+                debug!("connection from {peer} gone before it started: {e}");
+                return None;
+            }
         };
         // Replies are small and interactive: Nagle would add tens of milliseconds to each.
         let _ = stream.set_nodelay(true);
@@ -132,13 +139,17 @@ impl Server {
             None => Stream::plain(stream),
             Some(keys) => match keys.control() {
                 Ok(layer) => Stream::with_tls(stream, layer),
-                Err(e) => return error!("cannot start TLS for {peer}: {e}"),
+                Err(e) => {
+                    error!("cannot start TLS for {peer}: {e}");
+                    return None;
+                }
             },
         };
         let entry = self.conns.vacant_entry();
         let key = entry.key();
         if let Err(e) = stream.register(self.poll.registry(), Token(key), Interest::READABLE) {
-            return error!("cannot register {peer}: {e}");
+            error!("cannot register {peer}: {e}");
+            return None;
         }
         let mut session = Session::new(self.shared.clone(), key, peer, local, now);
         if tls.is_some() {
@@ -157,11 +168,12 @@ impl Server {
             tls,
             rates: PerDirection::session(&self.shared.config.rates, now),
             start_tls: false,
+            ticket: None,
         })));
-        self.sessions += 1;
-        *self.sessions_per_ip.entry(ip).or_insert(0) += 1;
+        self.admission.add(ip);
         info!("[#{key}] connection from {peer}");
         self.service_control(key, now);
+        Some(key)
     }
 
     /// Reads commands, carries out the session's actions, writes its replies, and sets its

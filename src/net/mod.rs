@@ -18,11 +18,14 @@
 //! `stream.rs` (the stream seam), `tls.rs` (FTPS on rustls), `timer.rs` (the timer table),
 //! `launch.rs` (inetd, systemd sockets, sd_notify).
 
+mod admission;
+mod channel;
 mod control;
 mod data;
 pub mod launch;
 mod pace;
 pub mod stream;
+pub mod supervisor;
 mod task;
 mod timer;
 #[cfg(feature = "tls")]
@@ -30,10 +33,11 @@ pub mod tls;
 #[cfg(not(feature = "tls"))]
 #[path = "no_tls.rs"]
 pub mod tls;
+mod worker;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::io;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::rc::Rc;
@@ -59,12 +63,14 @@ use crate::sys;
 use crate::transfer::pace::Pool;
 use crate::transfer::TransferRecord;
 
+use admission::Admission;
 use control::Control;
 use data::{DataConn, Passive};
 use pace::PerDirection;
 use task::TaskConn;
 use timer::Timers;
 use tls::Keys;
+use worker::{Channel, CHANNEL};
 
 /// The signal pipe's token: never a slab key.
 const SIGNAL: Token = Token(usize::MAX);
@@ -86,8 +92,8 @@ pub struct Server {
     runnable: VecDeque<usize>,
     /// Control connections to close once the current batch of events is handled.
     to_close: Vec<usize>,
-    sessions: usize,
-    sessions_per_ip: HashMap<IpAddr, usize>,
+    /// The sessions open (--max-clients, --max-per-ip).
+    admission: Admission,
     /// Ports for passive listeners: --pasv-ports, or the kernel's ephemeral range.
     passive_ports: (u16, u16),
     /// Out of descriptors: accepting waits until then, and these listeners are retried.
@@ -116,6 +122,8 @@ pub struct Server {
     task_buf: Vec<u8>,
     /// --max-rate-total-down/-up: the buckets all sessions share, and who waits for them.
     pools: PerDirection<Pool>,
+    /// --workers: this process is a worker, and this its channel to the supervisor.
+    channel: Option<Channel>,
 }
 
 /// A socket accepting control connections.
@@ -196,8 +204,7 @@ impl Server {
             timers: Timers::default(),
             runnable: VecDeque::new(),
             to_close: Vec::new(),
-            sessions: 0,
-            sessions_per_ip: HashMap::new(),
+            admission: Admission::default(),
             passive_ports,
             accept_paused_until: None,
             paused_listeners: Vec::new(),
@@ -213,6 +220,7 @@ impl Server {
             tasks: 0,
             task_buf: Vec::new(),
             pools,
+            channel: None,
         })
     }
 
@@ -248,11 +256,11 @@ impl Server {
     pub fn run(&mut self) -> io::Result<()> {
         let mut events = Events::with_capacity(EVENTS_CAPACITY);
         loop {
-            if self.single_session && self.sessions == 0 {
+            if self.single_session && self.admission.sessions == 0 {
                 return Ok(());
             }
             if let Some(deadline) = self.stop_deadline {
-                if self.sessions == 0 {
+                if self.admission.sessions == 0 {
                     return Ok(());
                 }
                 if Instant::now() >= deadline {
@@ -289,9 +297,7 @@ impl Server {
                 if event.token() == SIGNAL {
                     let signals = self.read_signals();
                     if signals.reload {
-                        self.reload_users();
-                        self.reload_tls_keys();
-                        self.reopen_xferlog();
+                        reload(&self.shared, &mut self.tls_keys, &mut self.xferlog);
                     }
                     if signals.status {
                         self.log_status(now);
@@ -304,6 +310,10 @@ impl Server {
                     if signals.stop {
                         self.begin_stop(now);
                     }
+                    continue;
+                }
+                if event.token() == CHANNEL {
+                    self.service_channel(now);
                     continue;
                 }
                 let key = event.token().0;
@@ -410,14 +420,9 @@ impl Server {
             if let Some(Conn::Control(mut control)) = self.conns.try_remove(key) {
                 control.stream.deregister(self.poll.registry());
                 self.timers.set(key, None);
-                self.sessions -= 1;
-                if let Some(count) = self.sessions_per_ip.get_mut(&control.peer_ip) {
-                    *count -= 1;
-                    if *count == 0 {
-                        self.sessions_per_ip.remove(&control.peer_ip);
-                    }
-                }
+                self.admission.remove(control.peer_ip);
                 info!("[#{key}] closed");
+                self.session_ended(control.ticket);
             }
         }
     }
@@ -437,58 +442,6 @@ impl Server {
         signals
     }
 
-    /// SIGHUP: read the users file again. Sessions already logged in keep going; a file that
-    /// does not load leaves the users as they were.
-    fn reload_users(&mut self) {
-        let Some(path) = &self.shared.config.users_file else {
-            return info!("SIGHUP: no users file to reload");
-        };
-        match Users::load(path) {
-            Ok(users) => {
-                info!(
-                    "SIGHUP: reloaded {} users from {}",
-                    users.len(),
-                    path.display()
-                );
-                *self.shared.users.borrow_mut() = users;
-            }
-            Err(e) => error!("SIGHUP: {e}; keeping the users loaded before"),
-        }
-    }
-
-    /// SIGHUP: read the certificate and key again (a renewed certificate needs no restart).
-    /// Sessions already protected keep the keys they started with; a pair that does not load
-    /// leaves the old one in use.
-    fn reload_tls_keys(&mut self) {
-        let Some(tls) = &self.shared.config.tls else {
-            return;
-        };
-        match Keys::load(tls) {
-            Ok(keys) => {
-                info!(
-                    "SIGHUP: reloaded the TLS certificate {}",
-                    tls.cert.display()
-                );
-                self.tls_keys = Some(keys);
-            }
-            Err(e) => error!("SIGHUP: {e}; keeping the certificate loaded before"),
-        }
-    }
-
-    /// SIGHUP: open the xferlog by its name again (logrotate has moved the old file away).
-    fn reopen_xferlog(&mut self) {
-        let Some(xferlog) = &mut self.xferlog else {
-            return;
-        };
-        match xferlog.reopen() {
-            Ok(()) => info!("SIGHUP: reopened the xferlog {}", xferlog.path().display()),
-            Err(e) => error!(
-                "SIGHUP: cannot reopen the xferlog {}: {e}; writing to the file open before",
-                xferlog.path().display()
-            ),
-        }
-    }
-
     /// A transfer ended: its log line, its xferlog line, its bytes in the totals.
     fn log_transfer(&mut self, record: &TransferRecord) {
         info!("{record}");
@@ -505,6 +458,11 @@ impl Server {
     /// SIGUSR1: one line with the sessions by state, the transfers running, the bytes moved
     /// since start (running transfers included) and the uptime.
     fn log_status(&mut self, now: Instant) {
+        let status = self.status(now);
+        info!("{status}");
+    }
+
+    fn status(&self, now: Instant) -> Status {
         let mut status = Status {
             totals: self.totals,
             uptime: now.saturating_duration_since(self.started),
@@ -519,13 +477,13 @@ impl Server {
                 }
             }
         }
-        info!("{status}");
+        status
     }
 
     /// SIGTERM/SIGINT: stop accepting and tell every session; a running upload gets a short
     /// grace to finish. The loop ends when the last session has closed, or at `stop_deadline`.
     fn begin_stop(&mut self, now: Instant) {
-        info!("stopping: closing {} sessions", self.sessions);
+        info!("stopping: closing {} sessions", self.admission.sessions);
         if let Some(notify) = &self.notify {
             notify.send("STOPPING=1");
         }
@@ -552,7 +510,10 @@ impl Server {
 
     /// The end of the grace, or a second signal: what is still open is told 421 and dropped.
     fn stop_now(&mut self) {
-        info!("stopping now: dropping {} sessions", self.sessions);
+        info!(
+            "stopping now: dropping {} sessions",
+            self.admission.sessions
+        );
         for (_, conn) in self.conns.iter_mut() {
             if let Conn::Control(control) = conn {
                 if !control.finished {
@@ -564,6 +525,66 @@ impl Server {
             }
         }
         self.conns.clear();
+    }
+}
+
+/// SIGHUP: the users file, the certificate and the xferlog again (in every worker of
+/// --workers, and in their supervisor, whose copy a restarted worker starts from).
+fn reload(shared: &Shared, tls_keys: &mut Option<Keys>, xferlog: &mut Option<Xferlog>) {
+    reload_users(shared);
+    reload_tls_keys(shared, tls_keys);
+    reopen_xferlog(xferlog);
+}
+
+/// SIGHUP: read the users file again. Sessions already logged in keep going; a file that
+/// does not load leaves the users as they were.
+fn reload_users(shared: &Shared) {
+    let Some(path) = &shared.config.users_file else {
+        return info!("SIGHUP: no users file to reload");
+    };
+    match Users::load(path) {
+        Ok(users) => {
+            info!(
+                "SIGHUP: reloaded {} users from {}",
+                users.len(),
+                path.display()
+            );
+            *shared.users.borrow_mut() = users;
+        }
+        Err(e) => error!("SIGHUP: {e}; keeping the users loaded before"),
+    }
+}
+
+/// SIGHUP: read the certificate and key again (a renewed certificate needs no restart).
+/// Sessions already protected keep the keys they started with; a pair that does not load
+/// leaves the old one in use.
+fn reload_tls_keys(shared: &Shared, tls_keys: &mut Option<Keys>) {
+    let Some(tls) = &shared.config.tls else {
+        return;
+    };
+    match Keys::load(tls) {
+        Ok(keys) => {
+            info!(
+                "SIGHUP: reloaded the TLS certificate {}",
+                tls.cert.display()
+            );
+            *tls_keys = Some(keys);
+        }
+        Err(e) => error!("SIGHUP: {e}; keeping the certificate loaded before"),
+    }
+}
+
+/// SIGHUP: open the xferlog by its name again (logrotate has moved the old file away).
+fn reopen_xferlog(xferlog: &mut Option<Xferlog>) {
+    let Some(xferlog) = xferlog else {
+        return;
+    };
+    match xferlog.reopen() {
+        Ok(()) => info!("SIGHUP: reopened the xferlog {}", xferlog.path().display()),
+        Err(e) => error!(
+            "SIGHUP: cannot reopen the xferlog {}: {e}; writing to the file open before",
+            xferlog.path().display()
+        ),
     }
 }
 

@@ -9,6 +9,8 @@
 //! - `launch`: descriptors inherited at exec (inetd's fd 0, systemd's listeners).
 //! - `process`: signals, privileges, identity lookup, randomness.
 //! - `time`: local civil time (localtime_r) for the log timestamps.
+//! - `workers`: --workers: fork, the supervisor's socketpairs with SCM_RIGHTS, waitpid, kill,
+//!   the CPU count.
 //!
 //! Rules for code in this folder: every `unsafe` block carries a `// SAFETY:` comment (clippy
 //! enforces it below), every descriptor a call returns is owned at once (`owned_fd`), and every
@@ -24,6 +26,7 @@ mod launch;
 mod net;
 mod process;
 mod time;
+mod workers;
 
 pub use fs::is_writable;
 pub use launch::{adopt, inherited_socket, is_socket, Inherited};
@@ -33,6 +36,10 @@ pub use process::{
     raise_descriptor_limit, random_u32, set_umask, signal_pipe,
 };
 pub use time::{local_time, CivilTime};
+pub use workers::{
+    cpu_count, fork, kill, reap_child, recv_message, restore_signal_mask, send_message,
+    seqpacket_pair, Ended, Forked,
+};
 
 /// The result of a system call that answers -1 (or any negative value) with errno set: the value
 /// itself, or errno as an `io::Error`. Works for `int`, `ssize_t` and `long` returns alike.

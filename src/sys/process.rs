@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicI32, Ordering};
 use super::{cvt, net::pipe};
 
 /// The write end of the signal pipe, for the async-signal-safe handler.
-static SIGNAL_PIPE: AtomicI32 = AtomicI32::new(-1);
+pub(super) static SIGNAL_PIPE: AtomicI32 = AtomicI32::new(-1);
 
 extern "C" fn on_signal(signal: libc::c_int) {
     let fd = SIGNAL_PIPE.load(Ordering::Relaxed);

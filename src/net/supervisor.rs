@@ -1,0 +1,557 @@
+//! --workers N: the supervising process. It holds the listeners and N worker processes, each the
+//! one-process server (`Server`, its own mio loop) with its own sessions and their data
+//! connections.
+//!
+//! Why this way: the supervisor accepts every control connection, admits it (`Admission`: the
+//! same --max-clients and --max-per-ip counts as one process keeps, over every worker's
+//! sessions, so the limits are exact) and hands it to the worker with the fewest sessions, as
+//! its descriptor over a SOCK_SEQPACKET socketpair (SCM_RIGHTS) with a ticket; the worker says
+//! when the session ended and the counts are released. Shared memory between workers would
+//! need locks and could not be cleaned after a worker's crash; a shared accept socket cannot
+//! refuse the N+1-th client of an address exactly. The supervisor reads no byte from a client
+//! and writes only the 421 of a refusal (as one process does, on the fresh socket).
+//!
+//! A worker that dies (a bug, the OOM killer, a seccomp kill) is reaped at SIGCHLD, logged, its
+//! sessions' counts released and a new one forked in its place (after a second when it lived
+//! less than one, so a worker that cannot start does not spin). The others never notice.
+//! Signals: SIGTERM/SIGINT are passed to every worker, which tell their sessions 421 and exit;
+//! the supervisor exits 0 once all are reaped (SIGKILL to those left after the grace). SIGHUP
+//! is passed on (each worker reloads), and reloads the supervisor's own copy, which a
+//! restarted worker starts from. SIGUSR1 asks each worker for its counts over the channel and
+//! logs their sum. A worker whose supervisor is gone sees its channel close and stops.
+//!
+//! A worker is forked from this loop with every signal blocked (sys::fork); in the child `run`
+//! returns `Role::Worker` and the supervisor's state is dropped (its poll, signal pipe,
+//! listeners and the other workers' channels), so a worker holds only its own descriptors.
+
+use std::collections::HashMap;
+use std::io;
+use std::net::IpAddr;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::time::{Duration, Instant};
+
+use log::{debug, error, info, warn};
+use mio::unix::SourceFd;
+use mio::{Events, Interest, Poll, Token};
+
+use super::admission::{self, Admission};
+use super::channel::{ToSupervisor, ToWorker, MAX_MESSAGE_BYTES};
+use super::launch::Notify;
+use super::tls::Keys;
+use super::{is_out_of_resources, reload, Listener, Server, SIGNAL};
+use crate::config::{
+    ACCEPT_PAUSE_MS, SHUTDOWN_FLUSH_MS, SHUTDOWN_GRACE_MS, WORKER_RESTART_DELAY_MS,
+    WORKER_STATUS_WAIT_MS, WORKER_STOP_SLACK_MS,
+};
+use crate::log::status::Status;
+use crate::log::xferlog::Xferlog;
+use crate::session::Shared;
+use crate::sys::{self, Ended, Forked};
+
+/// Worker `i`'s channel: token WORKER_TOKENS + i (listeners are 0..).
+const WORKER_TOKENS: usize = usize::MAX / 2;
+
+/// What a worker is made from: the supervisor's copy, current as of the last SIGHUP.
+pub struct Parts {
+    pub shared: Shared,
+    pub tls_keys: Option<Keys>,
+    pub xferlog: Option<Xferlog>,
+}
+
+/// Which process `Supervisor::run` returns in.
+pub enum Role {
+    /// The supervisor, stopped: every worker has exited.
+    Stopped,
+    /// A freshly forked worker: serve.
+    Worker(Box<Worker>),
+}
+
+/// A worker process, before its loop starts.
+pub struct Worker {
+    id: usize,
+    channel: OwnedFd,
+    parts: Parts,
+}
+
+impl Worker {
+    /// Its number, from 1 (the `[wN]` of its log lines).
+    pub fn id(&self) -> usize {
+        self.id
+    }
+
+    /// The worker's server: the one-process loop, fed through the channel instead of
+    /// listeners. Its signal handlers are in place before the signals blocked since the fork
+    /// are let through.
+    pub fn into_server(self) -> io::Result<Server> {
+        let mut server = Server::new(self.parts.shared, Vec::new(), self.parts.tls_keys)?;
+        sys::restore_signal_mask();
+        if let Some(xferlog) = self.parts.xferlog {
+            server.set_xferlog(xferlog);
+        }
+        server.set_channel(self.channel)?;
+        Ok(server)
+    }
+}
+
+/// One worker's place.
+#[derive(Default)]
+struct Slot {
+    /// The process, while it runs.
+    pid: Option<i32>,
+    /// The supervisor's end of its channel, while it runs.
+    channel: Option<OwnedFd>,
+    /// Its sessions (tickets held).
+    sessions: usize,
+    started: Option<Instant>,
+    /// It died: fork the new one then.
+    restart_at: Option<Instant>,
+}
+
+/// SIGUSR1: the sums so far and who has not answered.
+struct StatusRound {
+    sum: Status,
+    waiting: Vec<usize>,
+    deadline: Instant,
+}
+
+pub struct Supervisor {
+    poll: Poll,
+    signals: OwnedFd,
+    listeners: Vec<Listener>,
+    slots: Vec<Slot>,
+    parts: Parts,
+    admission: Admission,
+    /// Every session admitted and not yet ended: its worker and client address.
+    tickets: HashMap<u64, (usize, IpAddr)>,
+    next_ticket: u64,
+    notify: Option<Notify>,
+    /// SIGTERM came: no restarts, and the end once every worker has exited.
+    stopping: bool,
+    /// Workers still running then are killed (SIGKILL).
+    kill_at: Option<Instant>,
+    accept_paused_until: Option<Instant>,
+    status: Option<StatusRound>,
+    started: Instant,
+}
+
+impl Supervisor {
+    /// The supervisor of `workers` processes serving `listeners`; the signal handlers are in
+    /// place when this returns.
+    pub fn new(
+        workers: usize,
+        parts: Parts,
+        listeners: Vec<Listener>,
+        notify: Option<Notify>,
+    ) -> io::Result<Supervisor> {
+        let poll = Poll::new()?;
+        let signals = sys::signal_pipe(&[
+            libc::SIGTERM,
+            libc::SIGINT,
+            libc::SIGHUP,
+            libc::SIGUSR1,
+            libc::SIGCHLD,
+        ])?;
+        poll.registry().register(
+            &mut SourceFd(&signals.as_raw_fd()),
+            SIGNAL,
+            Interest::READABLE,
+        )?;
+        let mut listeners = listeners;
+        for (i, listener) in listeners.iter_mut().enumerate() {
+            poll.registry()
+                .register(&mut listener.socket, Token(i), Interest::READABLE)?;
+        }
+        Ok(Supervisor {
+            poll,
+            signals,
+            listeners,
+            slots: (0..workers).map(|_| Slot::default()).collect(),
+            parts,
+            admission: Admission::default(),
+            tickets: HashMap::new(),
+            next_ticket: 0,
+            notify,
+            stopping: false,
+            kill_at: None,
+            accept_paused_until: None,
+            status: None,
+            started: Instant::now(),
+        })
+    }
+
+    /// Forks the workers and supervises them until SIGTERM/SIGINT; returns `Role::Worker` in
+    /// each worker forked (at start or later), `Role::Stopped` in the supervisor at the end.
+    pub fn run(mut self) -> io::Result<Role> {
+        for i in 0..self.slots.len() {
+            if let Some(channel) = self.spawn(i)? {
+                return Ok(self.into_worker(i, channel));
+            }
+        }
+        if let Some(notify) = &self.notify {
+            notify.send("READY=1");
+        }
+        let mut events = Events::with_capacity(crate::config::EVENTS_CAPACITY);
+        loop {
+            if self.stopping && self.slots.iter().all(|slot| slot.pid.is_none()) {
+                info!("all workers stopped");
+                return Ok(Role::Stopped);
+            }
+            let timeout = [
+                self.kill_at,
+                self.accept_paused_until,
+                self.status.as_ref().map(|round| round.deadline),
+            ]
+            .into_iter()
+            .chain(self.slots.iter().map(|slot| slot.restart_at))
+            .flatten()
+            .min()
+            .map(|at| at.saturating_duration_since(Instant::now()));
+            if let Err(e) = self.poll.poll(&mut events, timeout) {
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(e);
+            }
+            let now = Instant::now();
+            for event in events.iter() {
+                match event.token() {
+                    SIGNAL => self.signalled(now),
+                    Token(key) if key >= WORKER_TOKENS => self.hear(key - WORKER_TOKENS),
+                    Token(key) => self.accept(key),
+                }
+            }
+            if self.accept_paused_until.is_some_and(|until| now >= until) {
+                self.accept_paused_until = None;
+                // Edge-triggered: connections already waiting raise no new event.
+                for key in 0..self.listeners.len() {
+                    self.accept(key);
+                }
+            }
+            if self.kill_at.is_some_and(|at| now >= at) {
+                self.kill_at = None;
+                for slot in &self.slots {
+                    if let Some(pid) = slot.pid {
+                        warn!("a worker (pid {pid}) did not stop in time: killing it");
+                        let _ = sys::kill(pid, libc::SIGKILL);
+                    }
+                }
+            }
+            if self
+                .status
+                .as_ref()
+                .is_some_and(|round| round.waiting.is_empty() || now >= round.deadline)
+            {
+                self.log_status(now);
+            }
+            for i in 0..self.slots.len() {
+                if self.slots[i].restart_at.is_some_and(|at| now >= at) {
+                    self.slots[i].restart_at = None;
+                    match self.spawn(i) {
+                        Ok(Some(channel)) => return Ok(self.into_worker(i, channel)),
+                        Ok(None) => {}
+                        Err(e) => {
+                            error!("cannot start worker {}: {e}; trying again", i + 1);
+                            self.slots[i].restart_at =
+                                Some(now + Duration::from_millis(WORKER_RESTART_DELAY_MS));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Forks worker `i`: None in the supervisor, the worker's channel in the worker.
+    fn spawn(&mut self, i: usize) -> io::Result<Option<OwnedFd>> {
+        let (ours, theirs) = sys::seqpacket_pair()?;
+        match sys::fork()? {
+            Forked::Child => {
+                drop(ours);
+                crate::log::set_worker(i + 1);
+                Ok(Some(theirs))
+            }
+            Forked::Parent(pid) => {
+                drop(theirs);
+                self.poll.registry().register(
+                    &mut SourceFd(&ours.as_raw_fd()),
+                    Token(WORKER_TOKENS + i),
+                    Interest::READABLE,
+                )?;
+                let slot = &mut self.slots[i];
+                slot.pid = Some(pid);
+                slot.channel = Some(ours);
+                slot.sessions = 0;
+                slot.started = Some(Instant::now());
+                info!("worker {} (pid {pid}) started", i + 1);
+                Ok(None)
+            }
+        }
+    }
+
+    /// In a fresh worker: everything of the supervisor's goes (its poll, signal pipe,
+    /// listeners, the other workers' channels, the sd_notify socket) but the parts.
+    fn into_worker(self, i: usize, channel: OwnedFd) -> Role {
+        let Supervisor { parts, .. } = self;
+        Role::Worker(Box::new(Worker {
+            id: i + 1,
+            channel,
+            parts,
+        }))
+    }
+
+    fn signalled(&mut self, now: Instant) {
+        let mut reap = false;
+        for signal in sys::drain_signals(&self.signals) {
+            match signal {
+                libc::SIGCHLD => reap = true,
+                libc::SIGTERM | libc::SIGINT => self.stop(now, signal),
+                libc::SIGHUP => {
+                    reload(
+                        &self.parts.shared,
+                        &mut self.parts.tls_keys,
+                        &mut self.parts.xferlog,
+                    );
+                    self.signal_workers(libc::SIGHUP);
+                }
+                libc::SIGUSR1 => self.ask_status(now),
+                _ => {}
+            }
+        }
+        if reap {
+            while let Some((pid, ended)) = sys::reap_child() {
+                self.reaped(pid, ended, now);
+            }
+        }
+    }
+
+    fn signal_workers(&self, signal: libc::c_int) {
+        for pid in self.slots.iter().filter_map(|slot| slot.pid) {
+            if let Err(e) = sys::kill(pid, signal) {
+                warn!("cannot signal worker pid {pid}: {e}");
+            }
+        }
+    }
+
+    /// SIGTERM/SIGINT: no more accepting; every worker is told (a second signal is passed on
+    /// too: the workers then drop their sessions at once).
+    fn stop(&mut self, now: Instant, signal: libc::c_int) {
+        if !self.stopping {
+            self.stopping = true;
+            info!(
+                "stopping: {} sessions in {} workers",
+                self.admission.sessions,
+                self.slots.len()
+            );
+            if let Some(notify) = &self.notify {
+                notify.send("STOPPING=1");
+            }
+            for mut listener in std::mem::take(&mut self.listeners) {
+                let _ = self.poll.registry().deregister(&mut listener.socket);
+            }
+            for slot in &mut self.slots {
+                slot.restart_at = None;
+            }
+            let grace = SHUTDOWN_GRACE_MS + SHUTDOWN_FLUSH_MS + WORKER_STOP_SLACK_MS;
+            self.kill_at = Some(now + Duration::from_millis(grace));
+        }
+        self.signal_workers(signal);
+    }
+
+    fn reaped(&mut self, pid: i32, ended: Ended, now: Instant) {
+        let Some(i) = self.slots.iter().position(|slot| slot.pid == Some(pid)) else {
+            return;
+        };
+        let how = match ended {
+            Ended::Exited(code) => format!("exited with status {code}"),
+            Ended::Signaled(signal) => format!("died: signal {signal}"),
+        };
+        let slot = &mut self.slots[i];
+        let lost = slot.sessions;
+        if self.stopping && ended == Ended::Exited(0) {
+            info!("worker {} (pid {pid}) stopped", i + 1);
+        } else {
+            error!("worker {} (pid {pid}) {how}: {lost} sessions lost", i + 1);
+        }
+        if let Some(channel) = slot.channel.take() {
+            let _ = self
+                .poll
+                .registry()
+                .deregister(&mut SourceFd(&channel.as_raw_fd()));
+        }
+        slot.pid = None;
+        slot.sessions = 0;
+        if !self.stopping {
+            let lived = slot
+                .started
+                .map_or(Duration::ZERO, |at| now.duration_since(at));
+            let delay = Duration::from_millis(WORKER_RESTART_DELAY_MS);
+            slot.restart_at = Some(if lived < delay { now + delay } else { now });
+        }
+        let admission = &mut self.admission;
+        self.tickets.retain(|_, (worker, ip)| {
+            if *worker == i {
+                admission.remove(*ip);
+            }
+            *worker != i
+        });
+        if let Some(round) = &mut self.status {
+            round.waiting.retain(|&w| w != i);
+        }
+    }
+
+    /// A listener is readable: accept, admit, hand over, until WouldBlock.
+    fn accept(&mut self, key: usize) {
+        if self.accept_paused_until.is_some() {
+            return;
+        }
+        loop {
+            let Some(listener) = self.listeners.get(key) else {
+                return;
+            };
+            let implicit_tls = listener.implicit_tls;
+            match listener.socket.accept() {
+                Ok((mut stream, peer)) => {
+                    let ip = peer.ip().to_canonical();
+                    let config = &self.parts.shared.config;
+                    if let Some(text) = self.admission.refusal(config, ip) {
+                        admission::refuse(&mut stream, peer, text);
+                        continue;
+                    }
+                    let ticket = self.next_ticket;
+                    self.next_ticket += 1;
+                    let message = ToWorker::Session {
+                        ticket,
+                        implicit_tls,
+                    }
+                    .encode();
+                    match self.hand_over(&message, stream.as_raw_fd()) {
+                        Some(i) => {
+                            debug!("{peer} to worker {}", i + 1);
+                            self.admission.add(ip);
+                            self.tickets.insert(ticket, (i, ip));
+                            self.slots[i].sessions += 1;
+                        }
+                        None => admission::refuse(
+                            &mut stream,
+                            peer,
+                            "No worker can take the session now, try again later.",
+                        ),
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if is_out_of_resources(&e) => {
+                    warn!("cannot accept: {e}; pausing new connections for {ACCEPT_PAUSE_MS} ms");
+                    let pause = Duration::from_millis(ACCEPT_PAUSE_MS);
+                    self.accept_paused_until = Some(Instant::now() + pause);
+                    return;
+                }
+                Err(e) => {
+                    error!("accept failed: {e}");
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Sends the connection to the running worker with the fewest sessions (the next one when
+    /// a channel is full); the worker's index, None when none took it.
+    fn hand_over(&self, message: &[u8], fd: i32) -> Option<usize> {
+        let mut order: Vec<usize> = (0..self.slots.len())
+            .filter(|&i| self.slots[i].channel.is_some())
+            .collect();
+        order.sort_by_key(|&i| (self.slots[i].sessions, i));
+        order.into_iter().find(|&i| {
+            let Some(channel) = &self.slots[i].channel else {
+                return false;
+            };
+            match sys::send_message(channel, message, Some(fd)) {
+                Ok(()) => true,
+                Err(e) => {
+                    warn!("cannot hand a connection to worker {}: {e}", i + 1);
+                    false
+                }
+            }
+        })
+    }
+
+    /// Worker `i`'s channel is readable.
+    fn hear(&mut self, i: usize) {
+        let mut buf = [0u8; MAX_MESSAGE_BYTES];
+        loop {
+            let Some(channel) = self.slots.get(i).and_then(|slot| slot.channel.as_ref()) else {
+                return;
+            };
+            let len = match sys::recv_message(channel, &mut buf) {
+                // A descriptor never comes this way; one that did is closed on drop.
+                Ok((len, _)) => len,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) => return error!("worker {} channel: {e}", i + 1),
+            };
+            if len == 0 {
+                // The worker is gone: SIGCHLD tells how, and releases its sessions.
+                if let Some(channel) = self.slots[i].channel.take() {
+                    let _ = self
+                        .poll
+                        .registry()
+                        .deregister(&mut SourceFd(&channel.as_raw_fd()));
+                }
+                return;
+            }
+            match ToSupervisor::decode(&buf[..len]) {
+                Some(ToSupervisor::Ended { ticket }) => {
+                    if let Some((worker, ip)) = self.tickets.remove(&ticket) {
+                        self.admission.remove(ip);
+                        self.slots[worker].sessions -= 1;
+                    }
+                }
+                Some(ToSupervisor::Status(status)) => {
+                    if let Some(round) = &mut self.status {
+                        round.sum.add(&status);
+                        round.waiting.retain(|&w| w != i);
+                    }
+                }
+                None => error!(
+                    "worker {} channel: a message of {len} bytes not understood",
+                    i + 1
+                ),
+            }
+        }
+    }
+
+    /// SIGUSR1: ask every running worker; `log_status` sums the answers.
+    fn ask_status(&mut self, now: Instant) {
+        if self.status.is_some() {
+            return;
+        }
+        let message = ToWorker::Status.encode();
+        let mut waiting = Vec::new();
+        for (i, slot) in self.slots.iter().enumerate() {
+            if let Some(channel) = &slot.channel {
+                match sys::send_message(channel, &message, None) {
+                    Ok(()) => waiting.push(i),
+                    Err(e) => warn!("cannot ask worker {} for its status: {e}", i + 1),
+                }
+            }
+        }
+        self.status = Some(StatusRound {
+            sum: Status::default(),
+            waiting,
+            deadline: now + Duration::from_millis(WORKER_STATUS_WAIT_MS),
+        });
+    }
+
+    fn log_status(&mut self, now: Instant) {
+        let Some(round) = self.status.take() else {
+            return;
+        };
+        let mut status = round.sum;
+        status.uptime = now.saturating_duration_since(self.started);
+        let running = self.slots.iter().filter(|slot| slot.pid.is_some()).count();
+        let silent = if round.waiting.is_empty() {
+            String::new()
+        } else {
+            format!(" ({} did not answer)", round.waiting.len())
+        };
+        info!("{status}, {running} workers{silent}");
+    }
+}

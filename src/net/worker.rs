@@ -1,0 +1,181 @@
+//! --workers: a worker's side of its channel to the supervisor. The supervisor has admitted
+//! each connection that arrives here (the limits count every worker's sessions there); the
+//! worker serves it like any other and says when it ends. The channel's end (the supervisor is
+//! gone) stops the worker as SIGTERM would.
+
+use std::collections::VecDeque;
+use std::io::{self, Write};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::time::Instant;
+
+use log::{error, info, warn};
+use mio::unix::SourceFd;
+use mio::{Interest, Token};
+
+use super::channel::{ToSupervisor, ToWorker, MAX_MESSAGE_BYTES};
+use super::{Conn, Server};
+use crate::reply;
+use crate::sys;
+
+/// The channel's token: never a slab key.
+pub(super) const CHANNEL: Token = Token(usize::MAX - 1);
+
+pub(super) struct Channel {
+    socket: OwnedFd,
+    /// Messages the socket had no room for yet, oldest first.
+    outbox: VecDeque<Vec<u8>>,
+    writable_interest: bool,
+    /// The supervisor has closed its end.
+    closed: bool,
+}
+
+impl Server {
+    /// Becomes worker `id` of a supervisor at the other end of `channel`.
+    pub fn set_channel(&mut self, channel: OwnedFd) -> io::Result<()> {
+        self.poll.registry().register(
+            &mut SourceFd(&channel.as_raw_fd()),
+            CHANNEL,
+            Interest::READABLE,
+        )?;
+        self.channel = Some(Channel {
+            socket: channel,
+            outbox: VecDeque::new(),
+            writable_interest: false,
+            closed: false,
+        });
+        Ok(())
+    }
+
+    /// The channel is readable or writable: take every message waiting, send what waits.
+    pub(super) fn service_channel(&mut self, now: Instant) {
+        let mut buf = [0u8; MAX_MESSAGE_BYTES];
+        loop {
+            let Some(channel) = self.channel.as_ref().filter(|channel| !channel.closed) else {
+                return;
+            };
+            let (len, fd) = match sys::recv_message(&channel.socket, &mut buf) {
+                Ok(got) => got,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => {
+                    error!("supervisor channel: {e}");
+                    break;
+                }
+            };
+            if len == 0 {
+                self.supervisor_gone(now);
+                return;
+            }
+            match ToWorker::decode(&buf[..len]) {
+                Some(ToWorker::Session {
+                    ticket,
+                    implicit_tls,
+                }) => self.take_session(ticket, fd, implicit_tls, now),
+                Some(ToWorker::Status) => {
+                    let status = self.status(now);
+                    self.tell_supervisor(ToSupervisor::Status(status));
+                }
+                None => error!("supervisor channel: a message of {len} bytes not understood"),
+            }
+        }
+        self.flush_channel();
+    }
+
+    /// A connection the supervisor admitted under `ticket`.
+    fn take_session(&mut self, ticket: u64, fd: Option<OwnedFd>, implicit_tls: bool, now: Instant) {
+        let Some(fd) = fd else {
+            warn!("a connection handed over came without its descriptor (out of descriptors?)");
+            return self.tell_supervisor(ToSupervisor::Ended { ticket });
+        };
+        let mut stream = std::net::TcpStream::from(fd);
+        if self.stop_deadline.is_some() {
+            // Sent before the supervisor knew: it is stopping too.
+            let _ = stream.write(&reply::render(
+                reply::SERVICE_NOT_AVAILABLE,
+                "Server shutting down.",
+            ));
+            return self.tell_supervisor(ToSupervisor::Ended { ticket });
+        }
+        let peer = match stream.peer_addr() {
+            Ok(peer) => peer,
+            Err(e) => {
+                info!("a connection handed over was gone before it started: {e}");
+                return self.tell_supervisor(ToSupervisor::Ended { ticket });
+            }
+        };
+        let stream = mio::net::TcpStream::from_std(stream);
+        match self.start_session(stream, peer, implicit_tls, now) {
+            Some(key) => {
+                if let Some(Conn::Control(control)) = self.conns.get_mut(key) {
+                    control.ticket = Some(ticket);
+                }
+            }
+            None => self.tell_supervisor(ToSupervisor::Ended { ticket }),
+        }
+    }
+
+    /// A session ended: its ticket goes back to the supervisor (a worker's session only).
+    pub(super) fn session_ended(&mut self, ticket: Option<u64>) {
+        if let Some(ticket) = ticket {
+            self.tell_supervisor(ToSupervisor::Ended { ticket });
+        }
+    }
+
+    fn tell_supervisor(&mut self, message: ToSupervisor) {
+        let Some(channel) = self.channel.as_mut().filter(|channel| !channel.closed) else {
+            return;
+        };
+        channel.outbox.push_back(message.encode());
+        self.flush_channel();
+    }
+
+    /// Sends what the outbox holds; a full socket waits for its writable event.
+    fn flush_channel(&mut self) {
+        let Some(channel) = self.channel.as_mut().filter(|channel| !channel.closed) else {
+            return;
+        };
+        while let Some(message) = channel.outbox.front() {
+            match sys::send_message(&channel.socket, message, None) {
+                Ok(()) => {
+                    channel.outbox.pop_front();
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => {
+                    // The supervisor is gone (EPIPE): the read side says so too.
+                    error!("supervisor channel: {e}");
+                    channel.outbox.clear();
+                }
+            }
+        }
+        let pending = !channel.outbox.is_empty();
+        if pending != channel.writable_interest {
+            let interest = if pending {
+                Interest::READABLE | Interest::WRITABLE
+            } else {
+                Interest::READABLE
+            };
+            let fd = channel.socket.as_raw_fd();
+            if let Err(e) = self
+                .poll
+                .registry()
+                .reregister(&mut SourceFd(&fd), CHANNEL, interest)
+            {
+                error!("supervisor channel: {e}");
+            }
+            channel.writable_interest = pending;
+        }
+    }
+
+    /// The supervisor closed its end (it died, or was killed): stop as at SIGTERM.
+    fn supervisor_gone(&mut self, now: Instant) {
+        let Some(channel) = self.channel.as_mut() else {
+            return;
+        };
+        channel.closed = true;
+        let fd = channel.socket.as_raw_fd();
+        let _ = self.poll.registry().deregister(&mut SourceFd(&fd));
+        if self.stop_deadline.is_none() {
+            warn!("the supervisor is gone: stopping");
+            self.begin_stop(now);
+        }
+    }
+}
