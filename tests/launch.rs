@@ -477,6 +477,23 @@ fn systemd_socket_activation_serves_the_passed_listener() {
     exercise(port, root.path(), true);
 }
 
+/// --workers 2 behind socket activation: the supervisor holds the passed listener, the
+/// workers serve.
+#[test]
+fn systemd_socket_activation_with_workers() {
+    let (s, root, port) = socket_activated(&[], &["-a", "-w", "--workers", "2"]);
+    assert!(listening_line(&s).ends_with("(from systemd)"));
+    // Held on worker 1, so that the next sessions go to worker 2.
+    let mut held = s.connect();
+    exercise(port, root.path(), false);
+    exercise(port, root.path(), true);
+    held.expect("NOOP", 200);
+    for id in 1..=2 {
+        let line = format!("[w{id}] [#0] connection from");
+        assert!(s.wait_for_log(&line, 1, IO_TIMEOUT), "{}", s.log_text());
+    }
+}
+
 /// `FileDescriptorName=ftps`: an implicit TLS listener (curl ftps://).
 #[cfg(feature = "tls")]
 #[test]

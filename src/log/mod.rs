@@ -1,4 +1,5 @@
-//! Where the log goes: stderr (simple_logger, the form it always had), syslog (`syslog.rs`:
+//! Where the log goes: stderr (`LEVEL [target] message`, simple_logger's form, each line one
+//! write(2) so that the lines of --workers processes never mix), syslog (`syslog.rs`:
 //! RFC 3164 lines to a unix socket, never blocking the loop) and the xferlog (`xferlog.rs`: one
 //! wu-ftpd line per file transfer). `status.rs` is the SIGUSR1 status line. The loop hands every
 //! `TransferRecord` to the stderr/syslog logger (as its Display line) and to the xferlog; nothing
@@ -13,6 +14,7 @@ pub mod status;
 pub mod syslog;
 pub mod xferlog;
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -76,9 +78,30 @@ pub fn init(target: Target, level: LevelFilter, stderr_unsafe: bool) -> Result<(
 }
 
 fn stderr(level: LevelFilter) -> Result<(), ::log::SetLoggerError> {
-    let logger = simple_logger::SimpleLogger::new().with_level(level);
-    let level = logger.max_level();
-    install(Box::new(logger), level)
+    install(Box::new(Stderr(level)), level)
+}
+
+/// The stderr logger: one line, one write(2) (a pipe takes up to 4 KiB at once, unmixed).
+struct Stderr(LevelFilter);
+
+impl Log for Stderr {
+    fn enabled(&self, metadata: &Metadata) -> bool {
+        metadata.level() <= self.0
+    }
+
+    fn log(&self, record: &Record) {
+        if !self.enabled(record.metadata()) {
+            return;
+        }
+        let target = match record.target() {
+            "" => record.module_path().unwrap_or_default(),
+            target => target,
+        };
+        let line = format!("{:<5} [{target}] {}\n", record.level(), record.args());
+        let _ = std::io::stderr().write_all(line.as_bytes());
+    }
+
+    fn flush(&self) {}
 }
 
 fn install(logger: Box<dyn Log>, level: LevelFilter) -> Result<(), ::log::SetLoggerError> {

@@ -1,0 +1,370 @@
+//! --workers N: sessions spread over worker processes, limits exact over all of them, a worker's
+//! crash loses only its own sessions, signals reach every worker, and the supervisor's
+//! descriptors do not grow as workers are restarted.
+
+#[macro_use]
+mod common;
+
+use common::*;
+use std::net::Ipv4Addr;
+use std::path::Path;
+use std::time::Duration;
+
+/// Starts `--workers n` with `args` and waits until every worker serves.
+fn start(n: usize, args: &[&str]) -> Server {
+    let count = n.to_string();
+    let mut all = vec!["--workers", count.as_str()];
+    all.extend_from_slice(args);
+    let s = Server::start(&all);
+    assert!(
+        s.wait_for_log("] serving (pid ", n, START_TIMEOUT),
+        "{n} workers serving:\n{}",
+        s.log_text()
+    );
+    s
+}
+
+/// The pid of worker `id` as the supervisor logged it last ("worker 1 (pid 123) started").
+fn worker_pid(s: &Server, id: usize) -> i32 {
+    let prefix = format!("worker {id} (pid ");
+    s.log_lines()
+        .iter()
+        .rev()
+        .filter(|line| line.contains(" started"))
+        .find_map(|line| {
+            let rest = &line[line.find(&prefix)? + prefix.len()..];
+            rest[..rest.find(')')?].parse().ok()
+        })
+        .unwrap_or_else(|| panic!("no start of worker {id}:\n{}", s.log_text()))
+}
+
+/// Worker `id`'s sessions as the log shows them ("[w1] [#0] connection from").
+fn connections_of(s: &Server, id: usize) -> usize {
+    let tag = format!("[w{id}] [#");
+    s.log_count_where(|line| line.contains(&tag) && line.contains("connection from"))
+}
+
+/// Waits until worker `id`'s log shows `n` sessions, and not more.
+#[track_caller]
+fn wait_connections(s: &Server, id: usize, n: usize) {
+    eventually(IO_TIMEOUT, || connections_of(s, id) >= n);
+    assert_eq!(connections_of(s, id), n, "worker {id}:\n{}", s.log_text());
+}
+
+fn kill(pid: i32, signal: i32) {
+    // SAFETY: kill(2) on a worker of the server this test started.
+    assert_eq!(
+        unsafe { libc::kill(pid, signal) },
+        0,
+        "kill({pid}, {signal})"
+    );
+}
+
+/// Waits until worker `id` has been started `n` times.
+#[track_caller]
+fn wait_started(s: &Server, id: usize, n: usize) {
+    let prefix = format!("worker {id} (pid ");
+    let started = || s.log_count_where(|l| l.contains(&prefix) && l.ends_with(") started"));
+    assert!(
+        eventually(IO_TIMEOUT, || started() >= n),
+        "{}",
+        s.log_text()
+    );
+    let serving = format!("[w{id}] serving (pid ");
+    assert!(s.wait_for_log(&serving, n, IO_TIMEOUT), "{}", s.log_text());
+}
+
+fn is_gone(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        // A zombie has exited; its parent reaps it.
+        Ok(stat) => stat.rsplit(") ").next().is_some_and(|f| f.starts_with('Z')),
+    }
+}
+
+/// Connects and expects "421" and a close instead of a greeting.
+#[track_caller]
+fn refused_with_421(c: &mut Client) {
+    let r = c.try_reply().expect("a reply before the close");
+    assert_eq!(r.code, 421, "{:?}", r.lines);
+    assert!(c.wait_closed(IO_TIMEOUT).is_ok(), "closed after 421");
+}
+
+#[test]
+fn sessions_go_to_the_least_loaded_worker() {
+    let s = start(2, &["-a"]);
+    s.put("f.txt", b"hello");
+    let mut clients: Vec<Client> = (0..4).map(|_| s.anonymous()).collect();
+    for c in &mut clients {
+        assert_eq!(c.retr(Mode::Pasv, "f.txt"), b"hello");
+    }
+    wait_connections(&s, 1, 2);
+    wait_connections(&s, 2, 2);
+    // A session's transfer lines carry its worker too.
+    assert!(s.wait_for_log("RETR /f.txt 5 bytes: 226", 4, IO_TIMEOUT));
+    assert_eq!(
+        s.log_count_where(|l| l.contains("[w") && l.contains("RETR /f.txt")),
+        4
+    );
+}
+
+/// --max-clients N+1 and --max-per-ip N+1 with N workers: the session past the limit is refused
+/// whichever worker it would have gone to, and a slot freed on any worker is free for all.
+fn limits_hold_exactly(n: usize) {
+    let limit = (n + 1).to_string();
+    let s = start(n, &["-a", "--max-clients", &limit]);
+    let mut held: Vec<Client> = (0..=n).map(|_| s.anonymous()).collect();
+    for _ in 0..2 {
+        refused_with_421(&mut Client::connect_raw(s.addr()));
+    }
+    let other = tcp_connect_from(Ipv4Addr::new(127, 0, 0, 2), s.addr()).unwrap();
+    refused_with_421(&mut Client::from_stream(other));
+    for id in 1..=n {
+        let served = eventually(IO_TIMEOUT, || connections_of(&s, id) >= 1);
+        assert!(served, "worker {id} serves:\n{}", s.log_text());
+    }
+    // One leaves (from the last worker to have taken one): exactly one more is let in.
+    let mut gone = held.pop().unwrap();
+    gone.expect("QUIT", 221);
+    let _ = gone.wait_closed(IO_TIMEOUT);
+    let back = eventually(IO_TIMEOUT, || {
+        let mut c = Client::connect_raw(s.addr());
+        match c.try_reply() {
+            Some(r) if r.code == 220 => {
+                held.push(c);
+                true
+            }
+            _ => false,
+        }
+    });
+    assert!(back, "a freed slot is taken again");
+    refused_with_421(&mut Client::connect_raw(s.addr()));
+    for c in &mut held {
+        c.expect("NOOP", 200);
+    }
+    drop(held);
+    drop(s);
+
+    let s = start(n, &["-a", "--max-per-ip", &limit]);
+    let mut held: Vec<Client> = (0..=n).map(|_| s.anonymous()).collect();
+    refused_with_421(&mut Client::connect_raw(s.addr()));
+    // Another address has its own count.
+    for last in 2..=3 {
+        let other = tcp_connect_from(Ipv4Addr::new(127, 0, 0, last), s.addr()).unwrap();
+        let mut c = Client::from_stream(other);
+        c.reply().expect(220);
+        c.login_anonymous();
+        held.push(c);
+    }
+    refused_with_421(&mut Client::connect_raw(s.addr()));
+    for c in &mut held {
+        c.expect("NOOP", 200);
+    }
+}
+
+#[test]
+fn limits_count_every_session_of_2_workers() {
+    limits_hold_exactly(2);
+}
+
+#[test]
+fn limits_count_every_session_of_4_workers() {
+    limits_hold_exactly(4);
+}
+
+#[test]
+fn a_killed_worker_loses_only_its_sessions_and_is_replaced() {
+    let s = start(2, &["-a", "--max-clients", "2"]);
+    s.put("f.txt", b"still here");
+    let mut a = s.anonymous();
+    let mut b = s.anonymous();
+    wait_connections(&s, 1, 1);
+    wait_connections(&s, 2, 1);
+    let first = worker_pid(&s, 1);
+    kill(first, libc::SIGKILL);
+    // a was on worker 1: its connection goes with it.
+    let _ = a.wait_closed(IO_TIMEOUT);
+    assert!(
+        s.wait_for_log(
+            &format!("worker 1 (pid {first}) died: signal 9"),
+            1,
+            IO_TIMEOUT
+        ),
+        "{}",
+        s.log_text()
+    );
+    // b, on worker 2, never notices.
+    b.expect("NOOP", 200);
+    assert_eq!(b.retr(Mode::Pasv, "f.txt"), b"still here");
+    // A new worker 1 serves the next client, and a's count was released (--max-clients 2).
+    wait_started(&s, 1, 2);
+    assert_ne!(worker_pid(&s, 1), first);
+    let mut c = s.anonymous();
+    assert_eq!(c.retr(Mode::Pasv, "f.txt"), b"still here");
+    assert!(
+        s.wait_for_log("[w1] [#0] RETR /f.txt", 1, IO_TIMEOUT),
+        "{}",
+        s.log_text()
+    );
+    refused_with_421(&mut Client::connect_raw(s.addr()));
+    b.expect("NOOP", 200);
+}
+
+fn write_users(path: &Path, home: &Path, users: &[&str]) {
+    let hash = hash_password("secret");
+    let text: String = users
+        .iter()
+        .map(|name| format!("{name}:{hash}:{}:rw\n", home.display()))
+        .collect();
+    std::fs::write(path, text).unwrap();
+}
+
+#[test]
+fn sighup_reloads_the_users_in_every_worker_and_in_the_next_one() {
+    let users = Users::new(&[]);
+    let home = users.dir.mkdir("home");
+    write_users(&users.file, &home, &["alice"]);
+    let s = start(2, &["-U", &users.file_arg()]);
+    // One session on each worker, not logged in yet.
+    let mut on_1 = s.connect();
+    let mut on_2 = s.connect();
+    wait_connections(&s, 1, 1);
+    wait_connections(&s, 2, 1);
+    write_users(&users.file, &home, &["alice", "bob"]);
+    s.signal(libc::SIGHUP);
+    for id in 1..=2 {
+        let line = format!("[w{id}] SIGHUP: reloaded 2 users");
+        assert!(s.wait_for_log(&line, 1, IO_TIMEOUT), "{}", s.log_text());
+    }
+    on_1.login("bob", "secret");
+    on_2.login("bob", "secret");
+    // A worker forked after the SIGHUP starts with the reloaded users too.
+    let first = worker_pid(&s, 1);
+    kill(first, libc::SIGKILL);
+    wait_started(&s, 1, 2);
+    drop(on_1);
+    // The least loaded: the new worker 1.
+    let mut next = s.connect();
+    next.login("bob", "secret");
+    wait_connections(&s, 1, 2);
+    assert!(
+        s.wait_for_log("bob logged in", 3, IO_TIMEOUT),
+        "{}",
+        s.log_text()
+    );
+    on_2.expect("NOOP", 200);
+}
+
+#[test]
+fn sigterm_tells_every_session_421_and_every_process_exits_0() {
+    let dir = TempDir::new("pid");
+    let pid_file = dir.join("leanftpd.pid");
+    let pid_arg = pid_file.display().to_string();
+    let mut s = start(2, &["-a", "--pid-file", &pid_arg]);
+    let supervisor = std::fs::read_to_string(&pid_file).unwrap();
+    assert_eq!(supervisor.trim(), s.pid().to_string());
+    let mut clients: Vec<Client> = (0..4).map(|_| s.anonymous()).collect();
+    let workers = [worker_pid(&s, 1), worker_pid(&s, 2)];
+    s.signal(libc::SIGTERM);
+    for c in &mut clients {
+        let r = c.try_reply().expect("421 before the close");
+        assert_eq!(r.code, 421, "{:?}", r.lines);
+        assert!(c.wait_closed(IO_TIMEOUT).is_ok());
+    }
+    let status = s.wait_exit(IO_TIMEOUT).expect("the supervisor exits");
+    assert_eq!(status.code(), Some(0), "{}", s.log_text());
+    for pid in workers {
+        assert!(is_gone(pid), "worker pid {pid} is gone");
+    }
+    let stopped = s.wait_for_log("] stopping: closing 2 sessions", 2, IO_TIMEOUT);
+    assert!(stopped, "{}", s.log_text());
+    assert!(!pid_file.exists(), "the pid file is removed");
+}
+
+#[test]
+fn sigusr1_logs_the_sum_of_every_worker() {
+    let s = start(2, &["-a"]);
+    let _logged_in: Vec<Client> = (0..3).map(|_| s.anonymous()).collect();
+    let _not_yet = s.connect();
+    s.signal(libc::SIGUSR1);
+    let line = "status: 4 sessions (1 logging in, 3 idle, 0 transferring)";
+    assert!(s.wait_for_log(line, 1, IO_TIMEOUT), "{}", s.log_text());
+    assert_eq!(
+        s.log_count_where(|l| l.contains(line) && l.ends_with("2 workers")),
+        1
+    );
+}
+
+#[test]
+fn the_supervisor_holds_no_more_descriptors_after_three_restarts() {
+    let s = start(2, &["-a"]);
+    let supervisor_fds = s.fd_count();
+    let worker_fds = fd_count(worker_pid(&s, 1));
+    for round in 2..=4 {
+        let pid = worker_pid(&s, 1);
+        kill(pid, libc::SIGKILL);
+        wait_started(&s, 1, round);
+        assert_eq!(
+            s.fd_count(),
+            supervisor_fds,
+            "supervisor after restart {}",
+            round - 1
+        );
+        // The new worker holds what the first did: no other worker's channel, no listener.
+        assert_eq!(
+            fd_count(worker_pid(&s, 1)),
+            worker_fds,
+            "worker after restart {}",
+            round - 1
+        );
+    }
+    let mut c = s.anonymous();
+    c.expect("NOOP", 200);
+}
+
+#[test]
+fn workers_stop_when_the_supervisor_is_killed() {
+    let mut s = start(2, &["-a"]);
+    let mut c = s.anonymous();
+    let workers = [worker_pid(&s, 1), worker_pid(&s, 2)];
+    s.signal(libc::SIGKILL);
+    s.wait_exit(IO_TIMEOUT).expect("the supervisor is gone");
+    let r = c.try_reply().expect("421 from the worker");
+    assert_eq!(r.code, 421, "{:?}", r.lines);
+    assert!(eventually(IO_TIMEOUT, || workers
+        .iter()
+        .all(|&pid| is_gone(pid))));
+}
+
+#[test]
+fn workers_auto_starts_one_per_cpu_the_process_may_use() {
+    let cpus = std::thread::available_parallelism().unwrap().get();
+    let s = Server::start(&["-a", "--workers", "auto"]);
+    if cpus == 1 {
+        // One CPU: the one process of old, no supervisor.
+        assert_eq!(s.log_count("serving (pid"), 0);
+    } else {
+        assert!(
+            s.wait_for_log("] serving (pid ", cpus, START_TIMEOUT),
+            "{}",
+            s.log_text()
+        );
+        assert_eq!(s.log_count(" started"), cpus, "{}", s.log_text());
+    }
+    s.anonymous().expect("NOOP", 200);
+}
+
+#[test]
+fn bad_workers_values_and_combinations_exit_2() {
+    for bad in ["0", "-1", "abc", "257", ""] {
+        refuses(&["-a", "--workers", bad], &["--workers", "auto"]);
+    }
+    refuses(
+        &["-a", "--inetd", "--workers", "2"],
+        &["--inetd", "--workers"],
+    );
+    refuses(
+        &["-a", "--workers", "2", "--max-rate-total-down", "1M"],
+        &["--max-rate-total-down", "--workers 2"],
+    );
+}
