@@ -8,7 +8,6 @@ mod common;
 use common::*;
 use std::net::Ipv4Addr;
 use std::path::Path;
-use std::time::Duration;
 
 /// Starts `--workers n` with `args` and waits until every worker serves.
 fn start(n: usize, args: &[&str]) -> Server {
