@@ -596,11 +596,11 @@ fn recv(socket: &UnixDatagram, timeout: Duration) -> Option<String> {
     }
 }
 
-fn notifies(socket: UnixDatagram, value: &str) {
+fn notifies(socket: UnixDatagram, value: &str, args: &[&str]) {
     let mut cmd = Command::new(BIN);
     cmd.env("NOTIFY_SOCKET", value);
     let root = TempDir::new("root");
-    let mut s = Server::start_command(cmd, root.path(), &["-a"]);
+    let mut s = Server::start_command(cmd, root.path(), args);
     assert_eq!(recv(&socket, IO_TIMEOUT).as_deref(), Some("READY=1"));
     // Once: nothing more while it serves.
     let mut c = s.anonymous();
@@ -619,7 +619,16 @@ fn sd_notify_ready_and_stopping_on_a_path() {
     let dir = TempDir::new("notify");
     let path = dir.join("notify.sock");
     let socket = UnixDatagram::bind(&path).unwrap();
-    notifies(socket, &path.display().to_string());
+    notifies(socket, &path.display().to_string(), &["-a"]);
+}
+
+/// --workers 2: the supervisor notifies, once, and the workers never do.
+#[test]
+fn sd_notify_from_the_supervisor_of_workers() {
+    let dir = TempDir::new("notify");
+    let path = dir.join("notify.sock");
+    let socket = UnixDatagram::bind(&path).unwrap();
+    notifies(socket, &path.display().to_string(), &["-a", "--workers", "2"]);
 }
 
 #[test]
@@ -627,5 +636,5 @@ fn sd_notify_ready_and_stopping_on_an_abstract_name() {
     let name = format!("leanftpd-test-notify-{}-{}", std::process::id(), unique());
     let addr = UnixAddr::from_abstract_name(name.as_bytes()).unwrap();
     let socket = UnixDatagram::bind_addr(&addr).unwrap();
-    notifies(socket, &format!("@{name}"));
+    notifies(socket, &format!("@{name}"), &["-a"]);
 }

@@ -9,14 +9,6 @@ use std::io::Read;
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
-/// Connects and expects "421" and a close instead of a greeting.
-#[track_caller]
-fn refused_with_421(c: &mut Client) {
-    let r = c.try_reply().expect("a reply before the close");
-    assert_eq!(r.code, 421, "{:?}", r.lines);
-    assert!(c.wait_closed(IO_TIMEOUT).is_ok(), "closed after 421");
-}
-
 #[test]
 fn max_clients_2_refuses_the_third_with_421() {
     let s = Server::start(&["-a", "--max-clients", "2"]);

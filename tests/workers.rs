@@ -81,14 +81,6 @@ fn is_gone(pid: i32) -> bool {
     }
 }
 
-/// Connects and expects "421" and a close instead of a greeting.
-#[track_caller]
-fn refused_with_421(c: &mut Client) {
-    let r = c.try_reply().expect("a reply before the close");
-    assert_eq!(r.code, 421, "{:?}", r.lines);
-    assert!(c.wait_closed(IO_TIMEOUT).is_ok(), "closed after 421");
-}
-
 #[test]
 fn sessions_go_to_the_least_loaded_worker() {
     let s = start(2, &["-a"]);

@@ -479,3 +479,11 @@ pub fn parse_229(line: &str) -> u16 {
     assert!(port > 0);
     port
 }
+
+/// A connection refused at once: "421" and a close instead of a greeting.
+#[track_caller]
+pub fn refused_with_421(c: &mut Client) {
+    let r = c.try_reply().expect("a reply before the close");
+    assert_eq!(r.code, 421, "{:?}", r.lines);
+    assert!(c.wait_closed(IO_TIMEOUT).is_ok(), "closed after 421");
+}
