@@ -23,13 +23,12 @@ fn start(n: usize, args: &[&str]) -> Server {
     s
 }
 
-/// The pid of worker `id` as the supervisor logged it last ("worker 1 (pid 123) started").
+/// The pid of worker `id` as it logged it last ("[w1] serving (pid 123)").
 fn worker_pid(s: &Server, id: usize) -> i32 {
-    let prefix = format!("worker {id} (pid ");
+    let prefix = format!("[w{id}] serving (pid ");
     s.log_lines()
         .iter()
         .rev()
-        .filter(|line| line.contains(" started"))
         .find_map(|line| {
             let rest = &line[line.find(&prefix)? + prefix.len()..];
             rest[..rest.find(')')?].parse().ok()
@@ -329,7 +328,16 @@ fn workers_stop_when_the_supervisor_is_killed() {
 
 #[test]
 fn workers_auto_starts_one_per_cpu_the_process_may_use() {
-    let cpus = std::thread::available_parallelism().unwrap().get();
+    // What sched_getaffinity says, as the kernel lists it ("0-1", "0,2-5").
+    let allowed = status_field(std::process::id() as i32, "Cpus_allowed_list");
+    let cpus: usize = allowed
+        .trim()
+        .split(',')
+        .map(|range| match range.split_once('-') {
+            Some((a, b)) => b.parse::<usize>().unwrap() - a.parse::<usize>().unwrap() + 1,
+            None => 1,
+        })
+        .sum();
     let s = Server::start(&["-a", "--workers", "auto"]);
     if cpus == 1 {
         // One CPU: the one process of old, no supervisor.
