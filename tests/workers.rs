@@ -315,15 +315,24 @@ fn the_supervisor_holds_no_more_descriptors_after_three_restarts() {
 #[test]
 fn workers_stop_when_the_supervisor_is_killed() {
     let mut s = start(2, &["-a"]);
-    let mut c = s.anonymous();
+    let mut on_1 = s.anonymous();
+    let mut on_2 = s.anonymous();
+    wait_connections(&s, 2, 1);
     let workers = [worker_pid(&s, 1), worker_pid(&s, 2)];
+    // Stopped, the supervisor reads nothing: worker 1's word that a session ended waits unread
+    // in its socket, so that its end is a reset (ECONNRESET) for worker 1, not an EOF.
+    s.signal(libc::SIGSTOP);
+    on_1.expect("QUIT", 221);
+    assert!(s.wait_for_log("[w1] [#0] closed", 1, IO_TIMEOUT), "{}", s.log_text());
     s.signal(libc::SIGKILL);
     s.wait_exit(IO_TIMEOUT).expect("the supervisor is gone");
-    let r = c.try_reply().expect("421 from the worker");
+    let r = on_2.try_reply().expect("421 from worker 2");
     assert_eq!(r.code, 421, "{:?}", r.lines);
-    assert!(eventually(IO_TIMEOUT, || workers
-        .iter()
-        .all(|&pid| is_gone(pid))));
+    assert!(
+        eventually(IO_TIMEOUT, || workers.iter().all(|&pid| is_gone(pid))),
+        "both workers stop:\n{}",
+        s.log_text()
+    );
 }
 
 #[test]
@@ -348,7 +357,9 @@ fn workers_auto_starts_one_per_cpu_the_process_may_use() {
             "{}",
             s.log_text()
         );
-        assert_eq!(s.log_count(" started"), cpus, "{}", s.log_text());
+        let started = || s.log_count_where(|l| l.starts_with("INFO") && l.ends_with(") started"));
+        eventually(IO_TIMEOUT, || started() >= cpus);
+        assert_eq!(started(), cpus, "{}", s.log_text());
     }
     s.anonymous().expect("NOOP", 200);
 }

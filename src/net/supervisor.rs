@@ -485,7 +485,11 @@ impl Supervisor {
                 // A descriptor never comes this way; one that did is closed on drop.
                 Ok((len, _)) => len,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(e) => return error!("worker {} channel: {e}", i + 1),
+                Err(e) => {
+                    // ECONNRESET: the worker died with messages unread; the end, as below.
+                    debug!("worker {} channel: {e}", i + 1);
+                    0
+                }
             };
             if len == 0 {
                 // The worker is gone: SIGCHLD tells how, and releases its sessions.

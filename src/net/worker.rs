@@ -56,9 +56,12 @@ impl Server {
             let (len, fd) = match sys::recv_message(&channel.socket, &mut buf) {
                 Ok(got) => got,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                // ECONNRESET: it died with messages of ours unread. Edge-triggered, so no other
+                // event would come: any error is the end.
                 Err(e) => {
-                    error!("supervisor channel: {e}");
-                    break;
+                    warn!("supervisor channel: {e}");
+                    self.supervisor_gone(now);
+                    return;
                 }
             };
             if len == 0 {
