@@ -119,6 +119,9 @@ pub struct Config {
     pub atomic_uploads: bool,
     /// --max-rate-*: bytes a second, None for no limit.
     pub rates: Rates,
+    /// --max-sessions-per-user: logged-in sessions one users-file account may hold at once,
+    /// from any addresses (a user's `max_sessions` overrides it); None: no limit.
+    pub max_sessions_per_user: Option<usize>,
 }
 
 /// Bandwidth limits (transfer/pace.rs): per session and for the whole server, per direction.
@@ -181,6 +184,37 @@ impl Config {
             umask: DEFAULT_UMASK,
             max_upload_size: None,
             atomic_uploads: false,
+            max_sessions_per_user: None,
         }
+    }
+}
+
+/// --umask and a user's `umask=`: octal, as umask(1) and vsftpd's local_umask read it (a
+/// leading 0 is optional). The error starts with `text`; the caller names the flag or key.
+pub fn parse_umask(text: &str) -> Result<u32, String> {
+    match u32::from_str_radix(text, 8) {
+        Ok(mask) if mask <= 0o777 => Ok(mask),
+        _ => Err(format!("{text}: want octal from 000 to 777")),
+    }
+}
+
+/// --max-upload-size and a user's `max_upload_size=`: bytes with an optional K, M or G (base
+/// 1024, either case), as curl's --limit-rate and Pure-FTPd read them: `512K`, `10M`, `4G`,
+/// `1000`. The error starts with `text`; the caller names the flag or key.
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let bad = || format!("{text}: want a positive size like 1000, 512K, 10M or 4G");
+    let (digits, shift) = match text.as_bytes().last() {
+        Some(b'k' | b'K') => (&text[..text.len() - 1], 10),
+        Some(b'm' | b'M') => (&text[..text.len() - 1], 20),
+        Some(b'g' | b'G') => (&text[..text.len() - 1], 30),
+        _ => (text, 0),
+    };
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad());
+    }
+    let n: u64 = digits.parse().map_err(|_| bad())?;
+    match n.checked_mul(1 << shift) {
+        Some(size) if size > 0 => Ok(size),
+        _ => Err(bad()),
     }
 }

@@ -17,7 +17,7 @@ use super::tls::SessionKeys;
 use super::{is_out_of_resources, Conn, Server};
 use crate::config::{ACCEPT_PAUSE_MS, CONTROL_READS_PER_TURN};
 use crate::reply;
-use crate::session::{Action, Session};
+use crate::session::{Action, Admission, Session};
 use crate::sys;
 use crate::transfer::pace::Bucket;
 
@@ -38,8 +38,10 @@ pub(super) struct Control {
     pub(super) poisoned: bool,
     /// FTPS: this session's TLS configurations, from its AUTH (or implicit TLS listener) on.
     pub(super) tls: Option<SessionKeys>,
-    /// --max-rate-down/-up: this session's buckets.
+    /// --max-rate-down/-up, or the user's rate_down/rate_up once logged in: its buckets.
     pub(super) rates: PerDirection<Bucket>,
+    /// The users-file account this session is counted against (`admit_user`), once logged in.
+    pub(super) user: Option<Box<str>>,
     /// AUTH TLS was accepted: the TLS layer goes on once its 234 is out; nothing is read before.
     start_tls: bool,
 }
@@ -156,6 +158,7 @@ impl Server {
             poisoned: false,
             tls,
             rates: PerDirection::session(&self.shared.config.rates, now),
+            user: None,
             start_tls: false,
         })));
         self.sessions += 1;
@@ -334,6 +337,15 @@ impl Server {
                 Action::CloseData => self.close_data(key),
                 Action::RunTask(task) => self.start_task(key, *task),
                 Action::CancelTask => self.cancel_task(key),
+                Action::AdmitUser { name, limits } => {
+                    let admission = self.admit_user(key, name, limits.max_sessions);
+                    if let (Admission::Admitted, Some(control)) = (admission, self.control(key)) {
+                        // The user's rates (or the flags') from this login on.
+                        control.rates =
+                            PerDirection::buckets(limits.rate_down, limits.rate_up, now);
+                    }
+                    self.with_session(key, |session| session.handle_admission(admission, now));
+                }
                 Action::StartTls => {
                     if let Some(control) = self.control(key) {
                         control.start_tls = true;
