@@ -57,7 +57,8 @@ fn options() -> Options {
     opts.optopt(
         "U",
         "users",
-        "users file, one \"name:hash:home:perms\" a line (hash from --hash-password)",
+        "users file, one \"name:hash:home:perms[:settings]\" a line (hash from \
+         --hash-password; settings: rate_down, rate_up, max_sessions, umask, max_upload_size)",
         "FILE",
     );
     opts.optopt(
