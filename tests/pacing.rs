@@ -59,6 +59,9 @@ fn many(flags: &[&str], upload: bool, clients: usize, each: u64) -> (Vec<Run>, f
                 c.set_read_timeout(Duration::from_secs(60));
                 c.expect("TYPE I", 200);
                 let mut d = c.epsv_connect();
+                // An upload's last read waits for the server to have taken every byte at its
+                // share of the rate (10 s): the socket buffers may hold most of it at once.
+                d.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
                 barrier.wait();
                 let start = Instant::now();
                 let bytes = if upload {
