@@ -109,10 +109,12 @@ pub struct Config {
     pub login_timeout: Duration,
     /// FTPS (RFC 4217): None when no certificate was given.
     pub tls: Option<TlsConfig>,
-    /// --umask: bits cleared from the mode of every file and directory an upload or MKD creates.
+    /// --umask: bits cleared from the mode of every file and directory an upload or MKD creates
+    /// (a user's `umask` setting overrides it for that user's sessions).
     pub umask: u32,
     /// --max-upload-size: the largest file a STOR, STOU or APPE may leave (APPE and REST
-    /// count what the file holds already); None: no limit.
+    /// count what the file holds already); None: no limit. A user's `max_upload_size`
+    /// overrides it, as `rate_down`/`rate_up` override `rates.down`/`rates.up`.
     pub max_upload_size: Option<u64>,
     /// --atomic-uploads: STOR and STOU write a hidden temporary file, renamed over the target
     /// at 226 and removed otherwise (APPE and REST > 0 write in place).
