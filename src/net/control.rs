@@ -311,7 +311,7 @@ impl Server {
 
     fn run_actions(&mut self, key: usize, now: Instant) {
         while let Some(record) = self.with_session(key, Session::poll_record).flatten() {
-            self.log_transfer(&record);
+            self.log_transfer(&record, now);
         }
         while let Some(action) = self.with_session(key, Session::poll_action).flatten() {
             match action {
