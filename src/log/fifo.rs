@@ -378,6 +378,35 @@ mod tests {
         assert_eq!(sink.backlog(), (0, 3));
     }
 
+    /// A reader that does not read: the pipe fills, then the queue, then lines are dropped;
+    /// nothing blocks, and once it reads, the retries deliver the rest in order.
+    #[test]
+    fn a_full_pipe_queues_then_drops_and_drains_on_retry() {
+        let fifo = Fifo::new("pipe");
+        let mut reader = fifo.reader();
+        let mut sink = UploadFifo::open(&fifo.0).unwrap();
+        let now = Instant::now();
+        let mut sent = 0;
+        while sink.backlog().1 == 0 {
+            sink.notify(&upload(&format!("/r/{sent:06}"), 226), now);
+            sent += 1;
+            assert!(sent < 100_000, "the pipe never filled");
+        }
+        assert!(sink.retry_at().is_some());
+        let (queued, dropped) = sink.backlog();
+        assert!(queued > 0 && dropped == 1);
+        let mut got = String::new();
+        while sink.retry_at().is_some() {
+            got.push_str(&read_now(&mut reader));
+            sink.flush(now);
+        }
+        got.push_str(&read_now(&mut reader));
+        let lines: Vec<&str> = got.lines().collect();
+        assert_eq!(lines.len(), sent - 1, "all but the dropped one");
+        let want: Vec<String> = (0..sent - 1).map(|i| format!("/r/{i:06}")).collect();
+        assert_eq!(lines, want, "in order, the last one dropped");
+    }
+
     #[test]
     fn a_reader_gone_costs_no_line() {
         let fifo = Fifo::new("gone");

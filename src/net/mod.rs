@@ -334,7 +334,9 @@ impl Server {
             self.pace_turns(now);
             self.resume_accepting(now);
             self.close_pending();
-            // Upload lines waiting for a reader, or for room in its pipe.
+            // Upload lines waiting for a reader, or for room in its pipe. Like syslog's retry,
+            // this deadline joins the poll timeout directly: the timer table is per connection
+            // (slab key), and the FIFO is none.
             if let Some(fifo) = &mut self.upload_fifo {
                 if fifo.retry_at().is_some_and(|at| at <= now) {
                     fifo.flush(now);
