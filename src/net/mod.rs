@@ -509,7 +509,7 @@ impl Server {
 
     /// A transfer ended: its log line, its xferlog line, its upload FIFO line, its bytes in the
     /// totals.
-    fn log_transfer(&mut self, record: &TransferRecord, now: Instant) {
+    fn log_transfer(&mut self, record: &TransferRecord) {
         info!("{record}");
         self.totals.add_record(record);
         if let Some(xferlog) = &mut self.xferlog {
@@ -520,7 +520,7 @@ impl Server {
             }
         }
         if let Some(fifo) = &mut self.upload_fifo {
-            fifo.notify(record, now);
+            fifo.notify(record, Instant::now());
         }
     }
 
