@@ -15,6 +15,7 @@ use log::{info, warn, LevelFilter};
 use leanftpd::auth::{self, Users};
 use leanftpd::config::{self, Config, TlsConfig, TlsRequired};
 use leanftpd::fs::Jail;
+use leanftpd::log::fifo::UploadFifo;
 use leanftpd::log::xferlog::Xferlog;
 use leanftpd::log::Facility;
 use leanftpd::net::launch::{self, Start};
@@ -214,6 +215,12 @@ fn options() -> Options {
         "append one wu-ftpd xferlog(5) line per file transfer to FILE (SIGHUP reopens it)",
         "FILE",
     );
+    opts.optopt(
+        "",
+        "upload-fifo",
+        "write the absolute path of each completed upload, one a line, to this existing FIFO",
+        "PATH",
+    );
     opts.optflag(
         "",
         "inetd",
@@ -232,16 +239,33 @@ fn options() -> Options {
 }
 
 fn main() -> ExitCode {
-    match run() {
+    let mut inetd_logging = false;
+    match run(&mut inetd_logging) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
-            eprintln!("leanftpd: {message}");
+            report_failure(&message, inetd_logging);
             ExitCode::from(2)
         }
     }
 }
 
-fn run() -> Result<(), String> {
+/// Exit status 2 and one line saying why. Once --inetd's logger is up the client is told 421,
+/// the reason is logged (syslog), and stderr gets the line only when it is not the client's
+/// connection itself (inetd proper puts the socket on fds 0, 1 and 2).
+fn report_failure(message: &str, inetd_logging: bool) {
+    if inetd_logging {
+        log::error!("{message}");
+        let conn = launch::inetd_fd();
+        launch::refuse_inetd_client(conn);
+        if sys::same_file(2, conn) {
+            return;
+        }
+    }
+    eprintln!("leanftpd: {message}");
+}
+
+/// Parses the flags and serves; `inetd_logging` is set once --inetd's logger is in place.
+fn run(inetd_logging: &mut bool) -> Result<(), String> {
     let opts = options();
     let matches = opts
         .parse(std::env::args_os().skip(1))
@@ -270,6 +294,7 @@ fn run() -> Result<(), String> {
         ));
     }
     init_logger(&matches)?;
+    *inetd_logging = inetd;
     let config = parse_config(&matches)?;
     // Every file and directory the server creates gets its mode explicitly: uploads and MKD
     // 0666/0777 less the user's umask or --umask, the xferlog 0640, the pid file 0666 less
@@ -317,6 +342,14 @@ fn run() -> Result<(), String> {
     if let Some((uid, gid)) = run_as {
         sys::drop_privileges(uid, gid).map_err(|e| format!("--run-as: {e}"))?;
     }
+    // After the drop: the FIFO is opened again by name whenever its reader has gone, as the
+    // user the server runs as, so that user must be able to open it now.
+    let upload_fifo = shared
+        .config
+        .upload_fifo
+        .as_deref()
+        .map(UploadFifo::open)
+        .transpose()?;
     log_start(&shared, run_as);
     raise_descriptor_limit(shared.config.max_clients);
     // The signal handlers are in place before "listening on": a client (or a test) that sees
@@ -325,6 +358,9 @@ fn run() -> Result<(), String> {
         .map_err(|e| format!("cannot start the event loop: {e}"))?;
     if let Some(xferlog) = xferlog {
         server.set_xferlog(xferlog);
+    }
+    if let Some(fifo) = upload_fifo {
+        server.set_upload_fifo(fifo);
     }
     for addr in addrs {
         info!("listening on {addr}{origin}");
@@ -465,7 +501,9 @@ fn parse_config(matches: &Matches) -> Result<Config, String> {
     };
     let listen = addresses(&listen, "listen")?;
     Ok(Config {
-        root: PathBuf::from(matches.opt_str("root").unwrap_or_else(|| ".".into())),
+        root: absolute(PathBuf::from(
+            matches.opt_str("root").unwrap_or_else(|| ".".into()),
+        )),
         listen,
         anonymous,
         writable: matches.opt_present("writable"),
@@ -516,6 +554,7 @@ fn parse_config(matches: &Matches) -> Result<Config, String> {
             .opt_str("max-upload-size")
             .map(|text| config::parse_size(&text).map_err(|e| format!("--max-upload-size {e}")))
             .transpose()?,
+        upload_fifo: matches.opt_str("upload-fifo").map(PathBuf::from),
     })
 }
 
@@ -531,6 +570,12 @@ fn max_sessions_per_user(matches: &Matches) -> Result<Option<usize>, String> {
             u32::MAX
         )),
     }
+}
+
+/// --root made absolute (lexically: symlinks stay), so that the on-disk path of an upload
+/// (--upload-fifo) is absolute; the server never changes its working directory.
+fn absolute(root: PathBuf) -> PathBuf {
+    std::path::absolute(&root).unwrap_or(root)
 }
 
 /// A --max-rate-* flag: bytes a second (transfer::pace::parse_rate).
