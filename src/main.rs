@@ -15,6 +15,7 @@ use log::{info, warn, LevelFilter};
 use leanftpd::auth::{self, Users};
 use leanftpd::config::{self, Config, TlsConfig, TlsRequired};
 use leanftpd::fs::Jail;
+use leanftpd::log::fifo::UploadFifo;
 use leanftpd::log::xferlog::Xferlog;
 use leanftpd::log::Facility;
 use leanftpd::net::launch::{self, Start};
@@ -58,7 +59,8 @@ fn options() -> Options {
     opts.optopt(
         "U",
         "users",
-        "users file, one \"name:hash:home:perms\" a line (hash from --hash-password)",
+        "users file, one \"name:hash:home:perms[:settings]\" a line (hash from \
+         --hash-password; settings: rate_down, rate_up, max_sessions, umask, max_upload_size)",
         "FILE",
     );
     opts.optopt(
@@ -86,6 +88,13 @@ fn options() -> Options {
             "sessions at once from one IP address (default {})",
             config::DEFAULT_MAX_PER_IP
         ),
+        "N",
+    );
+    opts.optopt(
+        "",
+        "max-sessions-per-user",
+        "logged-in sessions at once of one users-file user, from any address; a user's \
+         max_sessions overrides it (default and 0: no limit)",
         "N",
     );
     opts.optopt(
@@ -213,6 +222,12 @@ fn options() -> Options {
         "append one wu-ftpd xferlog(5) line per file transfer to FILE (SIGHUP reopens it)",
         "FILE",
     );
+    opts.optopt(
+        "",
+        "upload-fifo",
+        "write the absolute path of each completed upload, one a line, to this existing FIFO",
+        "PATH",
+    );
     opts.optflag(
         "",
         "inetd",
@@ -294,17 +309,25 @@ fn run(inetd_logging: &mut bool) -> Result<(), String> {
     init_logger(&matches)?;
     *inetd_logging = inetd;
     let config = parse_config(&matches)?;
-    if let Some(flag) = ["max-rate-total-down", "max-rate-total-up"]
-        .into_iter()
-        .find(|flag| workers > 1 && matches.opt_present(flag))
+    // Counted within one process: N workers would each allow the whole amount.
+    if let Some(flag) = [
+        "max-rate-total-down",
+        "max-rate-total-up",
+        "max-sessions-per-user",
+    ]
+    .into_iter()
+    .find(|flag| workers > 1 && matches.opt_present(flag))
     {
         return Err(format!(
-            "--{flag} is shared within one process: not with --workers {workers}"
+            "--{flag} is counted within one process: not with --workers {workers}"
         ));
     }
-    // The session passes modes with --umask already applied; the process umask is the same
-    // mask, so the kernel's masking cannot take more away (and the pid file follows it too).
-    sys::set_umask(config.umask);
+    // Every file and directory the server creates gets its mode explicitly: uploads and MKD
+    // 0666/0777 less the user's umask or --umask, the xferlog 0640, the pid file 0666 less
+    // --umask. The process umask is 0, so the kernel takes nothing more away: one process
+    // serves users with different masks, and none is set per session.
+    sys::set_umask(0);
+    let pid_file_mode = 0o666 & !config.umask;
     let shared = load_shared(config)?;
     let run_as = matches
         .opt_str("run-as")
@@ -334,7 +357,7 @@ fn run(inetd_logging: &mut bool) -> Result<(), String> {
     // The pid file goes where init scripts want it (/run), which needs root: before the drop.
     let pid_file = matches.opt_str("pid-file").map(PathBuf::from);
     if let Some(path) = &pid_file {
-        std::fs::write(path, format!("{}\n", std::process::id()))
+        write_pid_file(path, pid_file_mode)
             .map_err(|e| format!("--pid-file {}: {e}", path.display()))?;
     }
     let addrs = listeners
@@ -345,6 +368,14 @@ fn run(inetd_logging: &mut bool) -> Result<(), String> {
     if let Some((uid, gid)) = run_as {
         sys::drop_privileges(uid, gid).map_err(|e| format!("--run-as: {e}"))?;
     }
+    // After the drop: the FIFO is opened again by name whenever its reader has gone, as the
+    // user the server runs as, so that user must be able to open it now.
+    let upload_fifo = shared
+        .config
+        .upload_fifo
+        .as_deref()
+        .map(UploadFifo::open)
+        .transpose()?;
     log_start(&shared, run_as);
     raise_descriptor_limit(shared.config.max_clients);
     if workers > 1 {
@@ -352,6 +383,7 @@ fn run(inetd_logging: &mut bool) -> Result<(), String> {
             shared,
             tls_keys,
             xferlog,
+            upload_fifo,
         };
         let supervisor = Supervisor::new(workers, parts, listeners, notify)
             .map_err(|e| format!("cannot start the supervisor: {e}"))?;
@@ -376,6 +408,9 @@ fn run(inetd_logging: &mut bool) -> Result<(), String> {
         .map_err(|e| format!("cannot start the event loop: {e}"))?;
     if let Some(xferlog) = xferlog {
         server.set_xferlog(xferlog);
+    }
+    if let Some(fifo) = upload_fifo {
+        server.set_upload_fifo(fifo);
     }
     for addr in addrs {
         info!("listening on {addr}{origin}");
@@ -427,6 +462,18 @@ fn parse_workers(matches: &Matches) -> Result<usize, String> {
             config::MAX_WORKERS
         )),
     }
+}
+
+/// The process id and a newline; a new file gets `mode`.
+fn write_pid_file(path: &std::path::Path, mode: u32) -> io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(mode)
+        .open(path)?;
+    writeln!(file, "{}", std::process::id())
 }
 
 /// Raises the soft descriptor limit to what --max-clients needs (a box's default of 1,024 holds
@@ -536,7 +583,9 @@ fn parse_config(matches: &Matches) -> Result<Config, String> {
     };
     let listen = addresses(&listen, "listen")?;
     Ok(Config {
-        root: PathBuf::from(matches.opt_str("root").unwrap_or_else(|| ".".into())),
+        root: absolute(PathBuf::from(
+            matches.opt_str("root").unwrap_or_else(|| ".".into()),
+        )),
         listen,
         anonymous,
         writable: matches.opt_present("writable"),
@@ -554,6 +603,7 @@ fn parse_config(matches: &Matches) -> Result<Config, String> {
             .transpose()?,
         max_clients: number(matches, "max-clients", config::DEFAULT_MAX_CLIENTS as u64)? as usize,
         max_per_ip: number(matches, "max-per-ip", config::DEFAULT_MAX_PER_IP as u64)? as usize,
+        max_sessions_per_user: max_sessions_per_user(matches)?,
         idle_timeout: Duration::from_secs(number(
             matches,
             "idle-timeout",
@@ -578,13 +628,36 @@ fn parse_config(matches: &Matches) -> Result<Config, String> {
         },
         umask: matches
             .opt_str("umask")
-            .map_or(Ok(config::DEFAULT_UMASK), |text| parse_umask(&text))?,
+            .map_or(Ok(config::DEFAULT_UMASK), |text| {
+                config::parse_umask(&text).map_err(|e| format!("--umask {e}"))
+            })?,
         atomic_uploads: matches.opt_present("atomic-uploads"),
         max_upload_size: matches
             .opt_str("max-upload-size")
-            .map(|text| parse_size(&text, "max-upload-size"))
+            .map(|text| config::parse_size(&text).map_err(|e| format!("--max-upload-size {e}")))
             .transpose()?,
+        upload_fifo: matches.opt_str("upload-fifo").map(PathBuf::from),
     })
+}
+
+/// --max-sessions-per-user: a whole number; 0 (or no flag) is no limit.
+fn max_sessions_per_user(matches: &Matches) -> Result<Option<usize>, String> {
+    let Some(text) = matches.opt_str("max-sessions-per-user") else {
+        return Ok(None);
+    };
+    match text.parse::<u32>() {
+        Ok(n) if text.bytes().all(|b| b.is_ascii_digit()) => Ok((n > 0).then_some(n as usize)),
+        _ => Err(format!(
+            "--max-sessions-per-user {text}: want a whole number from 0 (no limit) to {}",
+            u32::MAX
+        )),
+    }
+}
+
+/// --root made absolute (lexically: symlinks stay), so that the on-disk path of an upload
+/// (--upload-fifo) is absolute; the server never changes its working directory.
+fn absolute(root: PathBuf) -> PathBuf {
+    std::path::absolute(&root).unwrap_or(root)
 }
 
 /// A --max-rate-* flag: bytes a second (transfer::pace::parse_rate).
@@ -662,34 +735,6 @@ fn number(matches: &Matches, name: &str, default: u64) -> Result<u64, String> {
                 u32::MAX
             )),
         },
-    }
-}
-
-/// --umask: octal, as umask(1) and vsftpd's local_umask read it (a leading 0 is optional).
-fn parse_umask(text: &str) -> Result<u32, String> {
-    match u32::from_str_radix(text, 8) {
-        Ok(mask) if mask <= 0o777 => Ok(mask),
-        _ => Err(format!("--umask {text}: want octal from 000 to 777")),
-    }
-}
-
-/// A size in bytes with an optional K, M or G (base 1024, either case), as curl's
-/// --limit-rate and Pure-FTPd read them: `512K`, `10M`, `4G`, `1000`.
-fn parse_size(text: &str, flag: &str) -> Result<u64, String> {
-    let bad = || format!("--{flag} {text}: want a positive size like 1000, 512K, 10M or 4G");
-    let (digits, shift) = match text.as_bytes().last() {
-        Some(b'k' | b'K') => (&text[..text.len() - 1], 10),
-        Some(b'm' | b'M') => (&text[..text.len() - 1], 20),
-        Some(b'g' | b'G') => (&text[..text.len() - 1], 30),
-        _ => (text, 0),
-    };
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(bad());
-    }
-    let n: u64 = digits.parse().map_err(|_| bad())?;
-    match n.checked_mul(1 << shift) {
-        Some(size) if size > 0 => Ok(size),
-        _ => Err(bad()),
     }
 }
 

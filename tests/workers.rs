@@ -323,7 +323,11 @@ fn workers_stop_when_the_supervisor_is_killed() {
     // in its socket, so that its end is a reset (ECONNRESET) for worker 1, not an EOF.
     s.signal(libc::SIGSTOP);
     on_1.expect("QUIT", 221);
-    assert!(s.wait_for_log("[w1] [#0] closed", 1, IO_TIMEOUT), "{}", s.log_text());
+    assert!(
+        s.wait_for_log("[w1] [#0] closed", 1, IO_TIMEOUT),
+        "{}",
+        s.log_text()
+    );
     s.signal(libc::SIGKILL);
     s.wait_exit(IO_TIMEOUT).expect("the supervisor is gone");
     let r = on_2.try_reply().expect("421 from worker 2");
@@ -373,8 +377,18 @@ fn bad_workers_values_and_combinations_exit_2() {
         &["-a", "--inetd", "--workers", "2"],
         &["--inetd", "--workers"],
     );
+    for flag in ["--max-rate-total-down", "--max-rate-total-up"] {
+        refuses(
+            &["-a", "--workers", "2", flag, "1M"],
+            &[flag, "--workers 2"],
+        );
+    }
     refuses(
-        &["-a", "--workers", "2", "--max-rate-total-down", "1M"],
-        &["--max-rate-total-down", "--workers 2"],
+        &["-a", "--workers", "3", "--max-sessions-per-user", "2"],
+        &["--max-sessions-per-user", "--workers 3"],
     );
+    // One worker is the one process: every flag applies.
+    let s = Server::start(&["-a", "--workers", "1", "--max-rate-total-down", "1M"]);
+    assert_eq!(s.log_count("serving (pid"), 0);
+    s.anonymous().expect("NOOP", 200);
 }

@@ -21,12 +21,12 @@ pub(super) fn refuse(stream: &mut impl Write, peer: SocketAddr, text: &str) {
 
 /// The sessions open, in all and by client address.
 #[derive(Debug, Default)]
-pub(super) struct Admission {
+pub(super) struct SessionCounts {
     pub(super) sessions: usize,
     per_ip: HashMap<IpAddr, usize>,
 }
 
-impl Admission {
+impl SessionCounts {
     /// The text of the 421 for a new session from `ip`, or None when it may start.
     pub(super) fn refusal(&self, config: &Config, ip: IpAddr) -> Option<&'static str> {
         if self.sessions >= config.max_clients {

@@ -5,8 +5,8 @@
 
 use crate::log::status::{Status, Totals};
 
-/// The largest message either way (a status report: tag and five u64).
-pub(super) const MAX_MESSAGE_BYTES: usize = 1 + 5 * 8;
+/// The largest message either way (a status report: tag and eight u64).
+pub(super) const MAX_MESSAGE_BYTES: usize = 1 + 8 * 8;
 
 /// Supervisor -> worker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,6 +78,9 @@ impl ToSupervisor {
                     status.transferring as u64,
                     status.totals.bytes_in,
                     status.totals.bytes_out,
+                    status.upload_fifo.is_some() as u64,
+                    status.upload_fifo.map_or(0, |(queued, _)| queued as u64),
+                    status.upload_fifo.map_or(0, |(_, dropped)| dropped),
                 ] {
                     bytes.extend_from_slice(&n.to_le_bytes());
                 }
@@ -100,6 +103,9 @@ impl ToSupervisor {
                     bytes_out: u64_at(bytes, 33)?,
                 },
                 uptime: Default::default(),
+                upload_fifo: (u64_at(bytes, 41)? != 0)
+                    .then(|| Some((u64_at(bytes, 49)? as usize, u64_at(bytes, 57)?)))
+                    .flatten(),
             })),
             _ => None,
         }
@@ -134,10 +140,15 @@ mod tests {
                 bytes_out: 5,
             },
             uptime: Default::default(),
+            upload_fifo: Some((3, 9)),
         };
         for message in [
             ToSupervisor::Ended { ticket: 77 },
             ToSupervisor::Status(status),
+            ToSupervisor::Status(Status {
+                upload_fifo: None,
+                ..status
+            }),
         ] {
             assert_eq!(ToSupervisor::decode(&message.encode()), Some(message));
         }

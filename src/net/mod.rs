@@ -35,7 +35,7 @@ pub mod tls;
 pub mod tls;
 mod worker;
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -54,16 +54,17 @@ use crate::config::{
     Config, CONTROL_READ_BYTES, EVENTS_CAPACITY, SHUTDOWN_FLUSH_MS, SHUTDOWN_GRACE_MS,
     SYSLOG_RETRY_MS,
 };
+use crate::log::fifo::UploadFifo;
 use crate::log::status::{Status, Totals};
 use crate::log::syslog;
 use crate::log::xferlog::Xferlog;
 use crate::reply;
-use crate::session::{Session, Shared};
+use crate::session::{Admission, Session, Shared};
 use crate::sys;
 use crate::transfer::pace::Pool;
 use crate::transfer::TransferRecord;
 
-use admission::Admission;
+use admission::SessionCounts;
 use control::Control;
 use data::{DataConn, Passive};
 use pace::PerDirection;
@@ -93,7 +94,9 @@ pub struct Server {
     /// Control connections to close once the current batch of events is handled.
     to_close: Vec<usize>,
     /// The sessions open (--max-clients, --max-per-ip).
-    admission: Admission,
+    counts: SessionCounts,
+    /// Logged-in sessions of each users-file account, from any address (`admit_user`).
+    sessions_per_user: HashMap<Box<str>, usize>,
     /// Ports for passive listeners: --pasv-ports, or the kernel's ephemeral range.
     passive_ports: (u16, u16),
     /// Out of descriptors: accepting waits until then, and these listeners are retried.
@@ -110,6 +113,8 @@ pub struct Server {
     tls_keys: Option<Keys>,
     /// --xferlog, opened by main before privileges drop (reopened at SIGHUP).
     xferlog: Option<Xferlog>,
+    /// --upload-fifo, checked and (with a reader there) opened by main after privileges drop.
+    upload_fifo: Option<UploadFifo>,
     /// Bytes of the transfers that ended, and the start, for SIGUSR1's status line.
     totals: Totals,
     started: Instant,
@@ -204,7 +209,8 @@ impl Server {
             timers: Timers::default(),
             runnable: VecDeque::new(),
             to_close: Vec::new(),
-            admission: Admission::default(),
+            counts: SessionCounts::default(),
+            sessions_per_user: HashMap::new(),
             passive_ports,
             accept_paused_until: None,
             paused_listeners: Vec::new(),
@@ -213,6 +219,7 @@ impl Server {
             stop_deadline: None,
             tls_keys,
             xferlog: None,
+            upload_fifo: None,
             totals: Totals::default(),
             started: Instant::now(),
             single_session: false,
@@ -227,6 +234,11 @@ impl Server {
     /// Writes a line for every transfer that ends to `xferlog` (--xferlog).
     pub fn set_xferlog(&mut self, xferlog: Xferlog) {
         self.xferlog = Some(xferlog);
+    }
+
+    /// Writes the path of every completed upload to `fifo` (--upload-fifo).
+    pub fn set_upload_fifo(&mut self, fifo: UploadFifo) {
+        self.upload_fifo = Some(fifo);
     }
 
     /// --inetd: serves `stream` (the control connection the launcher left open); `run` returns
@@ -256,11 +268,11 @@ impl Server {
     pub fn run(&mut self) -> io::Result<()> {
         let mut events = Events::with_capacity(EVENTS_CAPACITY);
         loop {
-            if self.single_session && self.admission.sessions == 0 {
+            if self.single_session && self.counts.sessions == 0 {
                 return Ok(());
             }
             if let Some(deadline) = self.stop_deadline {
-                if self.admission.sessions == 0 {
+                if self.counts.sessions == 0 {
                     return Ok(());
                 }
                 if Instant::now() >= deadline {
@@ -276,6 +288,7 @@ impl Server {
                     self.stop_deadline,
                     syslog::has_backlog()
                         .then(|| Instant::now() + Duration::from_millis(SYSLOG_RETRY_MS)),
+                    self.upload_fifo.as_ref().and_then(UploadFifo::retry_at),
                 ]
                 .into_iter()
                 .flatten()
@@ -334,6 +347,14 @@ impl Server {
             self.pace_turns(now);
             self.resume_accepting(now);
             self.close_pending();
+            // Upload lines waiting for a reader, or for room in its pipe. Like syslog's retry,
+            // this deadline joins the poll timeout directly: the timer table is per connection
+            // (slab key), and the FIFO is none.
+            if let Some(fifo) = &mut self.upload_fifo {
+                if fifo.retry_at().is_some_and(|at| at <= now) {
+                    fifo.flush(now);
+                }
+            }
             // Syslog lines waiting for a full socket go when it has room.
             if syslog::has_backlog() {
                 ::log::logger().flush();
@@ -420,9 +441,41 @@ impl Server {
             if let Some(Conn::Control(mut control)) = self.conns.try_remove(key) {
                 control.stream.deregister(self.poll.registry());
                 self.timers.set(key, None);
-                self.admission.remove(control.peer_ip);
+                self.counts.remove(control.peer_ip);
+                if let Some(name) = &control.user {
+                    self.release_user(name);
+                }
                 info!("[#{key}] closed");
                 self.session_ended(control.ticket);
+            }
+        }
+    }
+
+    /// `Action::AdmitUser`: may users-file account `name` have one more logged-in session?
+    /// `limit` is its max_sessions, or --max-sessions-per-user. The one place where a user's
+    /// sessions are counted: in the loop, beside the sessions per address, and given back in
+    /// `close_pending`, outside any guarded call (a panic cannot skip it).
+    fn admit_user(&mut self, key: usize, name: Box<str>, limit: Option<usize>) -> Admission {
+        // A session that logs in again (AUTH TLS after a login) gives back what it held.
+        if let Some(held) = self.control(key).and_then(|control| control.user.take()) {
+            self.release_user(&held);
+        }
+        let count = self.sessions_per_user.get(&name).copied().unwrap_or(0);
+        if let Some(limit) = limit.filter(|&limit| count >= limit) {
+            return Admission::TooMany { limit };
+        }
+        if let Some(control) = self.control(key) {
+            control.user = Some(name.clone());
+            *self.sessions_per_user.entry(name).or_insert(0) += 1;
+        }
+        Admission::Admitted
+    }
+
+    fn release_user(&mut self, name: &str) {
+        if let Some(count) = self.sessions_per_user.get_mut(name) {
+            *count -= 1;
+            if *count == 0 {
+                self.sessions_per_user.remove(name);
             }
         }
     }
@@ -442,7 +495,8 @@ impl Server {
         signals
     }
 
-    /// A transfer ended: its log line, its xferlog line, its bytes in the totals.
+    /// A transfer ended: its log line, its xferlog line, its upload FIFO line, its bytes in the
+    /// totals.
     fn log_transfer(&mut self, record: &TransferRecord) {
         info!("{record}");
         self.totals.add_record(record);
@@ -452,6 +506,9 @@ impl Server {
             if let Err(e) = xferlog.write(record, &now) {
                 error!("xferlog {}: {e}", xferlog.path().display());
             }
+        }
+        if let Some(fifo) = &mut self.upload_fifo {
+            fifo.notify(record, Instant::now());
         }
     }
 
@@ -466,6 +523,7 @@ impl Server {
         let mut status = Status {
             totals: self.totals,
             uptime: now.saturating_duration_since(self.started),
+            upload_fifo: self.upload_fifo.as_ref().map(UploadFifo::backlog),
             ..Status::default()
         };
         for (_, conn) in self.conns.iter() {
@@ -483,7 +541,7 @@ impl Server {
     /// SIGTERM/SIGINT: stop accepting and tell every session; a running upload gets a short
     /// grace to finish. The loop ends when the last session has closed, or at `stop_deadline`.
     fn begin_stop(&mut self, now: Instant) {
-        info!("stopping: closing {} sessions", self.admission.sessions);
+        info!("stopping: closing {} sessions", self.counts.sessions);
         if let Some(notify) = &self.notify {
             notify.send("STOPPING=1");
         }
@@ -510,10 +568,7 @@ impl Server {
 
     /// The end of the grace, or a second signal: what is still open is told 421 and dropped.
     fn stop_now(&mut self) {
-        info!(
-            "stopping now: dropping {} sessions",
-            self.admission.sessions
-        );
+        info!("stopping now: dropping {} sessions", self.counts.sessions);
         for (_, conn) in self.conns.iter_mut() {
             if let Conn::Control(control) = conn {
                 if !control.finished {

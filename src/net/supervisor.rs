@@ -34,7 +34,7 @@ use log::{debug, error, info, warn};
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 
-use super::admission::{self, Admission};
+use super::admission::{self, SessionCounts};
 use super::channel::{ToSupervisor, ToWorker, MAX_MESSAGE_BYTES};
 use super::launch::Notify;
 use super::tls::Keys;
@@ -43,6 +43,7 @@ use crate::config::{
     ACCEPT_PAUSE_MS, SHUTDOWN_FLUSH_MS, SHUTDOWN_GRACE_MS, WORKER_RESTART_DELAY_MS,
     WORKER_STATUS_WAIT_MS, WORKER_STOP_SLACK_MS,
 };
+use crate::log::fifo::UploadFifo;
 use crate::log::status::Status;
 use crate::log::xferlog::Xferlog;
 use crate::session::Shared;
@@ -56,6 +57,7 @@ pub struct Parts {
     pub shared: Shared,
     pub tls_keys: Option<Keys>,
     pub xferlog: Option<Xferlog>,
+    pub upload_fifo: Option<UploadFifo>,
 }
 
 /// Which process `Supervisor::run` returns in.
@@ -87,6 +89,9 @@ impl Worker {
         sys::restore_signal_mask();
         if let Some(xferlog) = self.parts.xferlog {
             server.set_xferlog(xferlog);
+        }
+        if let Some(fifo) = self.parts.upload_fifo {
+            server.set_upload_fifo(fifo);
         }
         server.set_channel(self.channel)?;
         Ok(server)
@@ -120,7 +125,7 @@ pub struct Supervisor {
     listeners: Vec<Listener>,
     slots: Vec<Slot>,
     parts: Parts,
-    admission: Admission,
+    counts: SessionCounts,
     /// Every session admitted and not yet ended: its worker and client address.
     tickets: HashMap<u64, (usize, IpAddr)>,
     next_ticket: u64,
@@ -167,7 +172,7 @@ impl Supervisor {
             listeners,
             slots: (0..workers).map(|_| Slot::default()).collect(),
             parts,
-            admission: Admission::default(),
+            counts: SessionCounts::default(),
             tickets: HashMap::new(),
             next_ticket: 0,
             notify,
@@ -338,7 +343,7 @@ impl Supervisor {
             self.stopping = true;
             info!(
                 "stopping: {} sessions in {} workers",
-                self.admission.sessions,
+                self.counts.sessions,
                 self.slots.len()
             );
             if let Some(notify) = &self.notify {
@@ -386,10 +391,10 @@ impl Supervisor {
             let delay = Duration::from_millis(WORKER_RESTART_DELAY_MS);
             slot.restart_at = Some(if lived < delay { now + delay } else { now });
         }
-        let admission = &mut self.admission;
+        let counts = &mut self.counts;
         self.tickets.retain(|_, (worker, ip)| {
             if *worker == i {
-                admission.remove(*ip);
+                counts.remove(*ip);
             }
             *worker != i
         });
@@ -412,7 +417,7 @@ impl Supervisor {
                 Ok((mut stream, peer)) => {
                     let ip = peer.ip().to_canonical();
                     let config = &self.parts.shared.config;
-                    if let Some(text) = self.admission.refusal(config, ip) {
+                    if let Some(text) = self.counts.refusal(config, ip) {
                         admission::refuse(&mut stream, peer, text);
                         continue;
                     }
@@ -426,7 +431,7 @@ impl Supervisor {
                     match self.hand_over(&message, stream.as_raw_fd()) {
                         Some(i) => {
                             debug!("{peer} to worker {}", i + 1);
-                            self.admission.add(ip);
+                            self.counts.add(ip);
                             self.tickets.insert(ticket, (i, ip));
                             self.slots[i].sessions += 1;
                         }
@@ -504,7 +509,7 @@ impl Supervisor {
             match ToSupervisor::decode(&buf[..len]) {
                 Some(ToSupervisor::Ended { ticket }) => {
                     if let Some((worker, ip)) = self.tickets.remove(&ticket) {
-                        self.admission.remove(ip);
+                        self.counts.remove(ip);
                         self.slots[worker].sessions -= 1;
                     }
                 }
