@@ -72,6 +72,11 @@ fn options() -> Options {
         "IPv4 address announced in PASV replies (NAT)",
         "IP",
     );
+    opts.optflag(
+        "",
+        "port-20",
+        "PORT/EPRT data connections come from port 20 (needs CAP_NET_BIND_SERVICE, kept across --run-as)",
+    );
     opts.optopt(
         "",
         "max-clients",
@@ -266,7 +271,7 @@ fn run() -> Result<(), String> {
     // The session passes modes with --umask already applied; the process umask is the same
     // mask, so the kernel's masking cannot take more away (and the pid file follows it too).
     sys::set_umask(config.umask);
-    let shared = load_shared(config)?;
+    let mut shared = load_shared(config)?;
     let run_as = matches
         .opt_str("run-as")
         .map(|spec| sys::lookup_identity(&spec).map_err(|e| format!("--run-as {spec}: {e}")))
@@ -303,10 +308,23 @@ fn run() -> Result<(), String> {
         .map(|listener| listener.local_addr())
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| format!("cannot read the listening address: {e}"))?;
+    let port_20 = shared.config.port_20;
+    let mut port_20_lost = None;
     if let Some((uid, gid)) = run_as {
-        sys::drop_privileges(uid, gid).map_err(|e| format!("--run-as: {e}"))?;
+        let kept = sys::drop_privileges(uid, gid, port_20).map_err(|e| format!("--run-as: {e}"))?;
+        port_20_lost = kept.err();
     }
     log_start(&shared, run_as);
+    if port_20 && (port_20_lost.is_some() || !sys::may_bind_port(config::ACTIVE_DATA_PORT)) {
+        let why = match port_20_lost {
+            Some(e) => format!("CAP_NET_BIND_SERVICE could not be kept across --run-as: {e}"),
+            None => "the process is not root and lacks CAP_NET_BIND_SERVICE".into(),
+        };
+        warn!(
+            "--port-20: port 20 cannot be used ({why}); active data connections come from any port"
+        );
+        shared.config.port_20 = false;
+    }
     raise_descriptor_limit(shared.config.max_clients);
     // The signal handlers are in place before "listening on": a client (or a test) that sees
     // it may send SIGTERM at once.
@@ -490,6 +508,7 @@ fn parse_config(matches: &Matches) -> Result<Config, String> {
             .opt_str("max-upload-size")
             .map(|text| parse_size(&text, "max-upload-size"))
             .transpose()?,
+        port_20: matches.opt_present("port-20"),
     })
 }
 
