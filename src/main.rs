@@ -318,7 +318,7 @@ fn run() -> Result<(), String> {
     if port_20 && (port_20_lost.is_some() || !sys::may_bind_port(config::ACTIVE_DATA_PORT)) {
         let why = match port_20_lost {
             Some(e) => format!("CAP_NET_BIND_SERVICE could not be kept across --run-as: {e}"),
-            None => "the process is not root and lacks CAP_NET_BIND_SERVICE".into(),
+            None => "the process lacks CAP_NET_BIND_SERVICE, which root has".into(),
         };
         warn!(
             "--port-20: port 20 cannot be used ({why}); active data connections come from any port"

@@ -243,7 +243,7 @@ fn without_root_it_warns_once_and_active_mode_still_works() {
     check_fallback(
         &server,
         !port_20_unprivileged(),
-        "not root and lacks CAP_NET_BIND_SERVICE",
+        "the process lacks CAP_NET_BIND_SERVICE, which root has",
     );
 }
 

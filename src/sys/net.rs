@@ -189,3 +189,38 @@ fn set_int_option(
 pub fn set_oob_inline(fd: RawFd) -> io::Result<()> {
     set_int_option(fd, libc::SOL_SOCKET, libc::SO_OOBINLINE, 1)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::{IpAddr, Ipv4Addr, TcpListener};
+
+    /// What --port-20 relies on: connections from one local port to two peers at once
+    /// (SO_REUSEADDR), a second one to the same peer refused at once (the 4-tuple is taken),
+    /// and a port a listener holds refused at bind. Port 20 itself needs privileges, so this
+    /// uses a free unprivileged port.
+    #[test]
+    fn connects_from_one_port_to_two_peers_at_once() {
+        let localhost = IpAddr::from(Ipv4Addr::LOCALHOST);
+        let peers = [
+            TcpListener::bind("127.0.0.1:0").unwrap(),
+            TcpListener::bind("127.0.0.1:0").unwrap(),
+        ];
+        let held = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = held.local_addr().unwrap().port();
+        let from = SocketAddr::new(localhost, port);
+        let to = |i: usize| peers[i].local_addr().unwrap();
+        let e = connect_from(from, to(0)).map(drop).unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::EADDRINUSE), "{e}");
+        drop(held);
+        let first = connect_from(from, to(0)).unwrap();
+        let second = connect_from(from, to(1)).unwrap();
+        for peer in &peers {
+            let (_, source) = peer.accept().unwrap();
+            assert_eq!(source, from);
+        }
+        let e = connect_from(from, to(0)).map(drop).unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::EADDRNOTAVAIL), "{e}");
+        drop((first, second));
+    }
+}
