@@ -229,16 +229,33 @@ fn options() -> Options {
 }
 
 fn main() -> ExitCode {
-    match run() {
+    let mut inetd_logging = false;
+    match run(&mut inetd_logging) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
-            eprintln!("leanftpd: {message}");
+            report_failure(&message, inetd_logging);
             ExitCode::from(2)
         }
     }
 }
 
-fn run() -> Result<(), String> {
+/// Exit status 2 and one line saying why. Once --inetd's logger is up the client is told 421,
+/// the reason is logged (syslog), and stderr gets the line only when it is not the client's
+/// connection itself (inetd proper puts the socket on fds 0, 1 and 2).
+fn report_failure(message: &str, inetd_logging: bool) {
+    if inetd_logging {
+        log::error!("{message}");
+        let conn = launch::inetd_fd();
+        launch::refuse_inetd_client(conn);
+        if sys::same_file(2, conn) {
+            return;
+        }
+    }
+    eprintln!("leanftpd: {message}");
+}
+
+/// Parses the flags and serves; `inetd_logging` is set once --inetd's logger is in place.
+fn run(inetd_logging: &mut bool) -> Result<(), String> {
     let opts = options();
     let matches = opts
         .parse(std::env::args_os().skip(1))
@@ -267,6 +284,7 @@ fn run() -> Result<(), String> {
         ));
     }
     init_logger(&matches)?;
+    *inetd_logging = inetd;
     let config = parse_config(&matches)?;
     // The session passes modes with --umask already applied; the process umask is the same
     // mask, so the kernel's masking cannot take more away (and the pid file follows it too).
