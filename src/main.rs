@@ -15,6 +15,7 @@ use log::{info, warn, LevelFilter};
 use leanftpd::auth::{self, Users};
 use leanftpd::config::{self, Config, TlsConfig, TlsRequired};
 use leanftpd::fs::Jail;
+use leanftpd::log::fifo::UploadFifo;
 use leanftpd::log::xferlog::Xferlog;
 use leanftpd::log::Facility;
 use leanftpd::net::launch::{self, Start};
@@ -211,6 +212,12 @@ fn options() -> Options {
         "append one wu-ftpd xferlog(5) line per file transfer to FILE (SIGHUP reopens it)",
         "FILE",
     );
+    opts.optopt(
+        "",
+        "upload-fifo",
+        "write the absolute path of each completed upload, one a line, to this existing FIFO",
+        "PATH",
+    );
     opts.optflag(
         "",
         "inetd",
@@ -332,6 +339,14 @@ fn run(inetd_logging: &mut bool) -> Result<(), String> {
         let kept = sys::drop_privileges(uid, gid, port_20).map_err(|e| format!("--run-as: {e}"))?;
         port_20_lost = kept.err();
     }
+    // After the drop: the FIFO is opened again by name whenever its reader has gone, as the
+    // user the server runs as, so that user must be able to open it now.
+    let upload_fifo = shared
+        .config
+        .upload_fifo
+        .as_deref()
+        .map(UploadFifo::open)
+        .transpose()?;
     log_start(&shared, run_as);
     if port_20 && (port_20_lost.is_some() || !sys::may_bind_port(config::ACTIVE_DATA_PORT)) {
         let why = match port_20_lost {
@@ -350,6 +365,9 @@ fn run(inetd_logging: &mut bool) -> Result<(), String> {
         .map_err(|e| format!("cannot start the event loop: {e}"))?;
     if let Some(xferlog) = xferlog {
         server.set_xferlog(xferlog);
+    }
+    if let Some(fifo) = upload_fifo {
+        server.set_upload_fifo(fifo);
     }
     for addr in addrs {
         info!("listening on {addr}{origin}");
@@ -478,7 +496,9 @@ fn parse_config(matches: &Matches) -> Result<Config, String> {
     };
     let listen = addresses(&listen, "listen")?;
     Ok(Config {
-        root: PathBuf::from(matches.opt_str("root").unwrap_or_else(|| ".".into())),
+        root: absolute(PathBuf::from(
+            matches.opt_str("root").unwrap_or_else(|| ".".into()),
+        )),
         listen,
         anonymous,
         writable: matches.opt_present("writable"),
@@ -527,7 +547,14 @@ fn parse_config(matches: &Matches) -> Result<Config, String> {
             .map(|text| parse_size(&text, "max-upload-size"))
             .transpose()?,
         port_20: matches.opt_present("port-20"),
+        upload_fifo: matches.opt_str("upload-fifo").map(PathBuf::from),
     })
+}
+
+/// --root made absolute (lexically: symlinks stay), so that the on-disk path of an upload
+/// (--upload-fifo) is absolute; the server never changes its working directory.
+fn absolute(root: PathBuf) -> PathBuf {
+    std::path::absolute(&root).unwrap_or(root)
 }
 
 /// A --max-rate-* flag: bytes a second (transfer::pace::parse_rate).
