@@ -2,6 +2,8 @@
 //! start-up checks, and exit codes. Every start-up error is one line on stderr and exit status 2,
 //! before anyone is served.
 
+#![deny(unsafe_code)]
+
 use std::io::{self, BufRead, Write};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
@@ -499,9 +501,9 @@ fn init_logger(matches: &Matches) -> Result<(), String> {
         .then(|| matches.opt_str("syslog"));
     // --inetd: stderr may be the client's connection itself (inetd, xinetd), so the log goes
     // to syslog, and never to stderr even when syslog is missing.
-    let stderr_unsafe = matches.opt_present("inetd");
-    let target = leanftpd::log::target(syslog, facility, stderr_unsafe);
-    leanftpd::log::init(target, level, stderr_unsafe)
+    let stderr_may_be_client = matches.opt_present("inetd");
+    let target = leanftpd::log::target(syslog, facility, stderr_may_be_client);
+    leanftpd::log::init(target, level, stderr_may_be_client)
 }
 
 fn parse_config(matches: &Matches) -> Result<Config, String> {
