@@ -34,6 +34,9 @@ pub const ASCII_READ_BYTES: usize = 8192;
 /// 256 KiB 2493 MiB/s, 512 KiB 2960, 1 MiB 1580 (bimodal: 1 MiB folios often land on memory the
 /// VM's host had reclaimed, and the copy into them crawls), vsftpd 1456.
 pub const UPLOAD_PIPE_BYTES: usize = 512 * 1024;
+/// --port-20: the port active data connections come from, RFC 959's L-1 for a control port of
+/// 21 (vsftpd's connect_from_port_20), which some client-side firewalls expect.
+pub const ACTIVE_DATA_PORT: u16 = 20;
 /// Listen backlog: a short one drops SYNs under a burst of connects (vsftpd's 32 shows in its p99).
 pub const LISTEN_BACKLOG: i32 = 1024;
 /// Entries a STAT with a path lists over the control connection before it says it stopped.
@@ -141,6 +144,10 @@ pub struct Config {
     pub atomic_uploads: bool,
     /// --max-rate-*: bytes a second, None for no limit.
     pub rates: Rates,
+    /// --port-20: PORT/EPRT data connections come from port 20 (ACTIVE_DATA_PORT) of the
+    /// control connection's local address. main.rs clears it at start, with a warning, when
+    /// the process cannot bind that port (not root, no CAP_NET_BIND_SERVICE).
+    pub port_20: bool,
     /// --max-sessions-per-user: logged-in sessions one users-file account may hold at once,
     /// from any addresses (a user's `max_sessions` overrides it); None: no limit.
     pub max_sessions_per_user: Option<usize>,
@@ -210,6 +217,7 @@ impl Config {
             umask: DEFAULT_UMASK,
             max_upload_size: None,
             atomic_uploads: false,
+            port_20: false,
             max_sessions_per_user: None,
             upload_fifo: None,
         }

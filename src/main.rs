@@ -2,6 +2,8 @@
 //! start-up checks, and exit codes. Every start-up error is one line on stderr and exit status 2,
 //! before anyone is served.
 
+#![deny(unsafe_code)]
+
 use std::io::{self, BufRead, Write};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
@@ -74,6 +76,11 @@ fn options() -> Options {
         "pasv-address",
         "IPv4 address announced in PASV replies (NAT)",
         "IP",
+    );
+    opts.optflag(
+        "",
+        "port-20",
+        "PORT/EPRT data connections come from port 20 (needs CAP_NET_BIND_SERVICE, kept across --run-as)",
     );
     opts.optopt(
         "",
@@ -328,7 +335,7 @@ fn run(inetd_logging: &mut bool) -> Result<(), String> {
     // serves users with different masks, and none is set per session.
     sys::set_umask(0);
     let pid_file_mode = 0o666 & !config.umask;
-    let shared = load_shared(config)?;
+    let mut shared = load_shared(config)?;
     let run_as = matches
         .opt_str("run-as")
         .map(|spec| sys::lookup_identity(&spec).map_err(|e| format!("--run-as {spec}: {e}")))
@@ -365,8 +372,11 @@ fn run(inetd_logging: &mut bool) -> Result<(), String> {
         .map(|listener| listener.local_addr())
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| format!("cannot read the listening address: {e}"))?;
+    let port_20 = shared.config.port_20;
+    let mut port_20_lost = None;
     if let Some((uid, gid)) = run_as {
-        sys::drop_privileges(uid, gid).map_err(|e| format!("--run-as: {e}"))?;
+        let kept = sys::drop_privileges(uid, gid, port_20).map_err(|e| format!("--run-as: {e}"))?;
+        port_20_lost = kept.err();
     }
     // After the drop: the FIFO is opened again by name whenever its reader has gone, as the
     // user the server runs as, so that user must be able to open it now.
@@ -377,6 +387,16 @@ fn run(inetd_logging: &mut bool) -> Result<(), String> {
         .map(UploadFifo::open)
         .transpose()?;
     log_start(&shared, run_as);
+    if port_20 && (port_20_lost.is_some() || !sys::may_bind_port(config::ACTIVE_DATA_PORT)) {
+        let why = match port_20_lost {
+            Some(e) => format!("CAP_NET_BIND_SERVICE could not be kept across --run-as: {e}"),
+            None => "the process lacks CAP_NET_BIND_SERVICE, which root has".into(),
+        };
+        warn!(
+            "--port-20: port 20 cannot be used ({why}); active data connections come from any port"
+        );
+        shared.config.port_20 = false;
+    }
     raise_descriptor_limit(shared.config.max_clients);
     if workers > 1 {
         let parts = Parts {
@@ -563,9 +583,9 @@ fn init_logger(matches: &Matches) -> Result<(), String> {
         .then(|| matches.opt_str("syslog"));
     // --inetd: stderr may be the client's connection itself (inetd, xinetd), so the log goes
     // to syslog, and never to stderr even when syslog is missing.
-    let stderr_unsafe = matches.opt_present("inetd");
-    let target = leanftpd::log::target(syslog, facility, stderr_unsafe);
-    leanftpd::log::init(target, level, stderr_unsafe)
+    let stderr_may_be_client = matches.opt_present("inetd");
+    let target = leanftpd::log::target(syslog, facility, stderr_may_be_client);
+    leanftpd::log::init(target, level, stderr_may_be_client)
 }
 
 fn parse_config(matches: &Matches) -> Result<Config, String> {
@@ -636,6 +656,7 @@ fn parse_config(matches: &Matches) -> Result<Config, String> {
             .opt_str("max-upload-size")
             .map(|text| config::parse_size(&text).map_err(|e| format!("--max-upload-size {e}")))
             .transpose()?,
+        port_20: matches.opt_present("port-20"),
         upload_fifo: matches.opt_str("upload-fifo").map(PathBuf::from),
     })
 }
