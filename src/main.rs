@@ -317,13 +317,9 @@ fn run(inetd_logging: &mut bool) -> Result<(), String> {
     *inetd_logging = inetd;
     let config = parse_config(&matches)?;
     // Counted within one process: N workers would each allow the whole amount.
-    if let Some(flag) = [
-        "max-rate-total-down",
-        "max-rate-total-up",
-        "max-sessions-per-user",
-    ]
-    .into_iter()
-    .find(|flag| workers > 1 && matches.opt_present(flag))
+    if let Some(flag) = ["max-rate-total-down", "max-rate-total-up"]
+        .into_iter()
+        .find(|flag| workers > 1 && matches.opt_present(flag))
     {
         return Err(format!(
             "--{flag} is counted within one process: not with --workers {workers}"

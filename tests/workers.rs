@@ -200,13 +200,74 @@ fn a_killed_worker_loses_only_its_sessions_and_is_replaced() {
     b.expect("NOOP", 200);
 }
 
+/// A users file of `users` ("name" or "name:settings"), password "secret", one home.
 fn write_users(path: &Path, home: &Path, users: &[&str]) {
     let hash = hash_password("secret");
     let text: String = users
         .iter()
-        .map(|name| format!("{name}:{hash}:{}:rw\n", home.display()))
+        .map(|user| {
+            let (name, settings) = user.split_once(':').unwrap_or((user, ""));
+            let settings = if settings.is_empty() {
+                String::new()
+            } else {
+                format!(":{settings}")
+            };
+            format!("{name}:{hash}:{}:rw{settings}\n", home.display())
+        })
         .collect();
     std::fs::write(path, text).unwrap();
+}
+
+/// USER and PASS right, refused all the same: 421, then the close.
+#[track_caller]
+fn login_refused_421(s: &Server, c: &mut Client, user: &str) {
+    c.expect(&format!("USER {user}"), 331);
+    let r = c.cmd("PASS secret");
+    assert_eq!(r.code, 421, "{:?}\n{}", r.lines, s.log_text());
+    assert!(c.wait_closed(IO_TIMEOUT).is_ok(), "closed after 421");
+}
+
+#[test]
+fn per_user_limits_count_the_sessions_of_every_worker() {
+    let users = Users::new(&[]);
+    let home = users.dir.mkdir("home");
+    write_users(
+        &users.file,
+        &home,
+        &["alice", "bob:max_sessions=2", "carol"],
+    );
+    let file = users.file_arg();
+    let s = start(2, &["-U", &file, "--max-sessions-per-user", "1"]);
+    // alice on worker 1; her second session goes to worker 2, which alone would admit it.
+    let mut first = s.login("alice", "secret");
+    let mut second = s.connect();
+    wait_connections(&s, 2, 1);
+    login_refused_421(&s, &mut second, "alice");
+    // Another account has its own count; the users file's max_sessions=2 beats the flag.
+    let _carol = s.login("carol", "secret");
+    let _bob = [s.login("bob", "secret"), s.login("bob", "secret")];
+    let mut third_bob = s.connect();
+    login_refused_421(&s, &mut third_bob, "bob");
+    for id in 1..=2 {
+        let refused = format!("[w{id}] [#");
+        let on_both = s.log_count_where(|l| l.contains(&refused) && l.contains("refused from"));
+        assert!(on_both >= 1, "refusals on worker {id}:\n{}", s.log_text());
+    }
+    // alice leaves: her next session logs in, whichever worker takes it.
+    first.expect("QUIT", 221);
+    let _ = first.wait_closed(IO_TIMEOUT);
+    let back = eventually(IO_TIMEOUT, || {
+        let mut c = s.connect();
+        c.expect("USER alice", 331);
+        c.cmd("PASS secret").code == 230
+    });
+    assert!(back, "{}", s.log_text());
+    // A killed worker gives its users' sessions back: bob's two were spread over both.
+    let victim = worker_pid(&s, 1);
+    kill(victim, libc::SIGKILL);
+    wait_started(&s, 1, 2);
+    let mut again = s.connect();
+    again.login("bob", "secret");
 }
 
 #[test]
@@ -383,10 +444,6 @@ fn bad_workers_values_and_combinations_exit_2() {
             &[flag, "--workers 2"],
         );
     }
-    refuses(
-        &["-a", "--workers", "3", "--max-sessions-per-user", "2"],
-        &["--max-sessions-per-user", "--workers 3"],
-    );
     // One worker is the one process: every flag applies.
     let s = Server::start(&["-a", "--workers", "1", "--max-rate-total-down", "1M"]);
     assert_eq!(s.log_count("serving (pid"), 0);

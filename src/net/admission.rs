@@ -1,5 +1,5 @@
 //! Who may start a session: --max-clients and --max-per-ip, counted over every session of the
-//! server. One process counts in its loop; under --workers the supervisor counts for all the
+//! server, and who may log in: the sessions of each users-file account (max_sessions). One process counts in its loop; under --workers the supervisor counts for all the
 //! workers (each session is admitted here before a worker gets it, and released when the
 //! worker says it ended or died), so the limits stay exact whichever worker serves.
 
@@ -49,6 +49,39 @@ impl SessionCounts {
             *count -= 1;
             if *count == 0 {
                 self.per_ip.remove(&ip);
+            }
+        }
+    }
+}
+
+/// Logged-in sessions of each users-file account, from any address (max_sessions,
+/// --max-sessions-per-user).
+#[derive(Debug, Default)]
+pub(super) struct UserCounts {
+    per_user: HashMap<Box<str>, usize>,
+}
+
+impl UserCounts {
+    /// Counts one more session of `name` unless it has `limit` already (then Err(limit));
+    /// gives the name back to be held until `release`.
+    pub(super) fn admit(
+        &mut self,
+        name: Box<str>,
+        limit: Option<usize>,
+    ) -> Result<Box<str>, usize> {
+        let count = self.per_user.get(&name).copied().unwrap_or(0);
+        if let Some(limit) = limit.filter(|&limit| count >= limit) {
+            return Err(limit);
+        }
+        *self.per_user.entry(name.clone()).or_insert(0) += 1;
+        Ok(name)
+    }
+
+    pub(super) fn release(&mut self, name: &str) {
+        if let Some(count) = self.per_user.get_mut(name) {
+            *count -= 1;
+            if *count == 0 {
+                self.per_user.remove(name);
             }
         }
     }

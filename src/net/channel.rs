@@ -3,10 +3,13 @@
 //! travels as its descriptor (SCM_RIGHTS) beside a `Session` message; the supervisor reads no
 //! byte of it. The ticket names the session in both processes, so its end releases its count.
 
+use crate::config::MAX_LINE_BYTES;
 use crate::log::status::{Status, Totals};
 
-/// The largest message either way (a status report: tag and eight u64).
-pub(super) const MAX_MESSAGE_BYTES: usize = 1 + 8 * 8;
+/// The largest message either way: an `AdmitUser` with the longest name a USER line can hold.
+pub(super) const MAX_MESSAGE_BYTES: usize = 17 + MAX_LINE_BYTES;
+/// A status report: tag and eight u64.
+const STATUS_BYTES: usize = 1 + 8 * 8;
 
 /// Supervisor -> worker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -15,11 +18,25 @@ pub(super) enum ToWorker {
     Session { ticket: u64, implicit_tls: bool },
     /// SIGUSR1: report your sessions and bytes.
     Status,
+    /// The answer to `ToSupervisor::AdmitUser`: the session may log in, or its account has
+    /// `limit` sessions already.
+    Admission {
+        ticket: u64,
+        admitted: bool,
+        limit: u64,
+    },
 }
 
 /// Worker -> supervisor.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum ToSupervisor {
+    /// The session of `ticket` gave the password of users-file account `name`: may it have
+    /// one more logged-in session (`limit`: its max_sessions; None: no limit, just count)?
+    AdmitUser {
+        ticket: u64,
+        limit: Option<usize>,
+        name: Box<str>,
+    },
     /// The session admitted under `ticket` has ended (or never started).
     Ended { ticket: u64 },
     /// The answer to `ToWorker::Status` (its uptime is not used).
@@ -29,6 +46,8 @@ pub(super) enum ToSupervisor {
 const SESSION: u8 = b'C';
 const STATUS: u8 = b'S';
 const ENDED: u8 = b'E';
+const ADMISSION: u8 = b'A';
+const ADMIT_USER: u8 = b'U';
 
 fn u64_at(bytes: &[u8], at: usize) -> Option<u64> {
     Some(u64::from_le_bytes(bytes.get(at..at + 8)?.try_into().ok()?))
@@ -47,6 +66,17 @@ impl ToWorker {
                 bytes
             }
             ToWorker::Status => vec![STATUS],
+            ToWorker::Admission {
+                ticket,
+                admitted,
+                limit,
+            } => {
+                let mut bytes = vec![ADMISSION];
+                bytes.extend_from_slice(&ticket.to_le_bytes());
+                bytes.push(admitted as u8);
+                bytes.extend_from_slice(&limit.to_le_bytes());
+                bytes
+            }
         }
     }
 
@@ -57,14 +87,31 @@ impl ToWorker {
                 implicit_tls: bytes[9] != 0,
             }),
             (&STATUS, 1) => Some(ToWorker::Status),
+            (&ADMISSION, 18) => Some(ToWorker::Admission {
+                ticket: u64_at(bytes, 1)?,
+                admitted: bytes[9] != 0,
+                limit: u64_at(bytes, 10)?,
+            }),
             _ => None,
         }
     }
 }
 
 impl ToSupervisor {
-    pub(super) fn encode(self) -> Vec<u8> {
+    pub(super) fn encode(&self) -> Vec<u8> {
         match self {
+            ToSupervisor::AdmitUser {
+                ticket,
+                limit,
+                name,
+            } => {
+                let mut bytes = vec![ADMIT_USER];
+                bytes.extend_from_slice(&ticket.to_le_bytes());
+                let limit = limit.map_or(u64::MAX, |limit| limit as u64);
+                bytes.extend_from_slice(&limit.to_le_bytes());
+                bytes.extend_from_slice(name.as_bytes());
+                bytes
+            }
             ToSupervisor::Ended { ticket } => {
                 let mut bytes = vec![ENDED];
                 bytes.extend_from_slice(&ticket.to_le_bytes());
@@ -91,10 +138,17 @@ impl ToSupervisor {
 
     pub(super) fn decode(bytes: &[u8]) -> Option<ToSupervisor> {
         match (bytes.first()?, bytes.len()) {
+            (&ADMIT_USER, 17..) => Some(ToSupervisor::AdmitUser {
+                ticket: u64_at(bytes, 1)?,
+                limit: Some(u64_at(bytes, 9)?)
+                    .filter(|&limit| limit != u64::MAX)
+                    .map(|limit| limit as usize),
+                name: std::str::from_utf8(&bytes[17..]).ok()?.into(),
+            }),
             (&ENDED, 9) => Some(ToSupervisor::Ended {
                 ticket: u64_at(bytes, 1)?,
             }),
-            (&STATUS, MAX_MESSAGE_BYTES) => Some(ToSupervisor::Status(Status {
+            (&STATUS, STATUS_BYTES) => Some(ToSupervisor::Status(Status {
                 logging_in: u64_at(bytes, 1)? as usize,
                 idle: u64_at(bytes, 9)? as usize,
                 transferring: u64_at(bytes, 17)? as usize,
@@ -128,6 +182,11 @@ mod tests {
                 implicit_tls: false,
             },
             ToWorker::Status,
+            ToWorker::Admission {
+                ticket: 5,
+                admitted: false,
+                limit: 2,
+            },
         ] {
             assert_eq!(ToWorker::decode(&message.encode()), Some(message));
         }
@@ -143,6 +202,16 @@ mod tests {
             upload_fifo: Some((3, 9)),
         };
         for message in [
+            ToSupervisor::AdmitUser {
+                ticket: 9,
+                limit: Some(3),
+                name: "alice".into(),
+            },
+            ToSupervisor::AdmitUser {
+                ticket: 10,
+                limit: None,
+                name: "b\u{e9}".into(),
+            },
             ToSupervisor::Ended { ticket: 77 },
             ToSupervisor::Status(status),
             ToSupervisor::Status(Status {

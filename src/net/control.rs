@@ -49,6 +49,8 @@ pub(super) struct Control {
     start_tls: bool,
     /// --workers: the supervisor's name for this session, told back when it ends.
     pub(super) ticket: Option<u64>,
+    /// --workers: a login waits for the supervisor's admission; these rates then apply.
+    pub(super) pending_rates: Option<(Option<u64>, Option<u64>)>,
 }
 
 impl Server {
@@ -98,6 +100,18 @@ impl Server {
         }
     }
 
+    /// A user admitted: its rates (or the flags') from this login on.
+    pub(super) fn set_user_rates(
+        &mut self,
+        key: usize,
+        (down, up): (Option<u64>, Option<u64>),
+        now: Instant,
+    ) {
+        if let Some(control) = self.control(key) {
+            control.rates = PerDirection::buckets(down, up, now);
+        }
+    }
+
     pub(super) fn admit(
         &mut self,
         mut stream: TcpStream,
@@ -110,10 +124,12 @@ impl Server {
         if let Some(text) = self.counts.refusal(config, ip) {
             return admission::refuse(&mut stream, peer, text);
         }
-        self.start_session(stream, peer, implicit_tls, now);
+        self.start_session(stream, peer, implicit_tls, None, now);
     }
 
-    /// Starts the session of an admitted connection; its slab key, None when it could not start.
+    /// Starts the session of an admitted connection (a worker's: under the supervisor's
+    /// `ticket`, set before its first command is read); its slab key, None when it could not
+    /// start.
     // Without the `tls` feature no session keys can exist, and the compiler says so.
     #[cfg_attr(not(feature = "tls"), allow(unreachable_code, unused_variables))]
     pub(super) fn start_session(
@@ -121,6 +137,7 @@ impl Server {
         stream: TcpStream,
         peer: SocketAddr,
         implicit_tls: bool,
+        ticket: Option<u64>,
         now: Instant,
     ) -> Option<usize> {
         let ip = peer.ip().to_canonical();
@@ -174,7 +191,8 @@ impl Server {
             rates: PerDirection::session(&self.shared.config.rates, now),
             user: None,
             start_tls: false,
-            ticket: None,
+            ticket,
+            pending_rates: None,
         })));
         self.counts.add(ip);
         info!("[#{key}] connection from {peer}");
@@ -377,13 +395,22 @@ impl Host for SessionHost<'_> {
         }
     }
 
-    fn admit_user(&mut self, name: Box<str>, limits: Limits, now: Instant) -> Admission {
-        let admission = self.server.admit_user(self.key, name, limits.max_sessions);
-        if let (Admission::Admitted, Some(control)) = (admission, self.server.control(self.key)) {
-            // The user's rates (or the flags') from this login on.
-            control.rates = PerDirection::buckets(limits.rate_down, limits.rate_up, now);
+    fn admit_user(&mut self, name: Box<str>, limits: Limits, now: Instant) -> Option<Admission> {
+        let rates = (limits.rate_down, limits.rate_up);
+        if let Some(ticket) = self.server.control(self.key).and_then(|c| c.ticket) {
+            // A worker: the supervisor counts the account over every worker and answers later
+            // (`Server::user_admitted`).
+            if let Some(control) = self.server.control(self.key) {
+                control.pending_rates = Some(rates);
+            }
+            self.server.ask_admission(ticket, name, limits.max_sessions);
+            return None;
         }
-        admission
+        let admission = self.server.admit_user(self.key, name, limits.max_sessions);
+        if let Admission::Admitted = admission {
+            self.server.set_user_rates(self.key, rates, now);
+        }
+        Some(admission)
     }
 
     // flush() closes the connection after sending what it can.

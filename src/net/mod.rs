@@ -35,7 +35,7 @@ pub mod tls;
 pub mod tls;
 mod worker;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::io;
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -64,7 +64,7 @@ use crate::sys;
 use crate::transfer::pace::Pool;
 use crate::transfer::TransferRecord;
 
-use admission::SessionCounts;
+use admission::{SessionCounts, UserCounts};
 use control::Control;
 use data::{DataConn, Passive};
 use pace::PerDirection;
@@ -96,7 +96,7 @@ pub struct Server {
     /// The sessions open (--max-clients, --max-per-ip).
     counts: SessionCounts,
     /// Logged-in sessions of each users-file account, from any address (`admit_user`).
-    sessions_per_user: HashMap<Box<str>, usize>,
+    sessions_per_user: UserCounts,
     /// Ports for passive listeners: --pasv-ports, or the kernel's ephemeral range.
     passive_ports: (u16, u16),
     /// Out of descriptors: accepting waits until then, and these listeners are retried.
@@ -210,7 +210,7 @@ impl Server {
             runnable: VecDeque::new(),
             to_close: Vec::new(),
             counts: SessionCounts::default(),
-            sessions_per_user: HashMap::new(),
+            sessions_per_user: UserCounts::default(),
             passive_ports,
             accept_paused_until: None,
             paused_listeners: Vec::new(),
@@ -443,7 +443,7 @@ impl Server {
                 self.timers.set(key, None);
                 self.counts.remove(control.peer_ip);
                 if let Some(name) = &control.user {
-                    self.release_user(name);
+                    self.sessions_per_user.release(name);
                 }
                 info!("[#{key}] closed");
                 self.session_ended(control.ticket);
@@ -458,25 +458,19 @@ impl Server {
     fn admit_user(&mut self, key: usize, name: Box<str>, limit: Option<usize>) -> Admission {
         // A session that logs in again (AUTH TLS after a login) gives back what it held.
         if let Some(held) = self.control(key).and_then(|control| control.user.take()) {
-            self.release_user(&held);
+            self.sessions_per_user.release(&held);
         }
-        let count = self.sessions_per_user.get(&name).copied().unwrap_or(0);
-        if let Some(limit) = limit.filter(|&limit| count >= limit) {
-            return Admission::TooMany { limit };
+        if self.control(key).is_none() {
+            return Admission::Admitted;
         }
-        if let Some(control) = self.control(key) {
-            control.user = Some(name.clone());
-            *self.sessions_per_user.entry(name).or_insert(0) += 1;
-        }
-        Admission::Admitted
-    }
-
-    fn release_user(&mut self, name: &str) {
-        if let Some(count) = self.sessions_per_user.get_mut(name) {
-            *count -= 1;
-            if *count == 0 {
-                self.sessions_per_user.remove(name);
+        match self.sessions_per_user.admit(name, limit) {
+            Ok(name) => {
+                if let Some(control) = self.control(key) {
+                    control.user = Some(name);
+                }
+                Admission::Admitted
             }
+            Err(limit) => Admission::TooMany { limit },
         }
     }
 

@@ -2,11 +2,12 @@
 //! one-process server (`Server`, its own mio loop) with its own sessions and their data
 //! connections.
 //!
-//! Why this way: the supervisor accepts every control connection, admits it (`Admission`: the
-//! same --max-clients and --max-per-ip counts as one process keeps, over every worker's
+//! Why this way: the supervisor accepts every control connection, admits it (`SessionCounts`:
+//! the same --max-clients and --max-per-ip counts as one process keeps, over every worker's
 //! sessions, so the limits are exact) and hands it to the worker with the fewest sessions, as
 //! its descriptor over a SOCK_SEQPACKET socketpair (SCM_RIGHTS) with a ticket; the worker says
-//! when the session ended and the counts are released. Shared memory between workers would
+//! when the session ended and the counts are released. A users-file login is counted here
+//! too (`UserCounts`): the worker asks (`AdmitUser`) and its session waits for the answer. Shared memory between workers would
 //! need locks and could not be cleaned after a worker's crash; a shared accept socket cannot
 //! refuse the N+1-th client of an address exactly. The supervisor reads no byte from a client
 //! and writes only the 421 of a refusal (as one process does, on the fresh socket).
@@ -34,7 +35,7 @@ use log::{debug, error, info, warn};
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 
-use super::admission::{self, SessionCounts};
+use super::admission::{self, SessionCounts, UserCounts};
 use super::channel::{ToSupervisor, ToWorker, MAX_MESSAGE_BYTES};
 use super::launch::Notify;
 use super::tls::Keys;
@@ -112,6 +113,14 @@ struct Slot {
     restart_at: Option<Instant>,
 }
 
+/// A session admitted and not yet ended.
+struct Ticket {
+    worker: usize,
+    ip: IpAddr,
+    /// The users-file account it is logged in as (`ToSupervisor::AdmitUser`).
+    user: Option<Box<str>>,
+}
+
 /// SIGUSR1: the sums so far and who has not answered.
 struct StatusRound {
     sum: Status,
@@ -127,7 +136,9 @@ pub struct Supervisor {
     parts: Parts,
     counts: SessionCounts,
     /// Every session admitted and not yet ended: its worker and client address.
-    tickets: HashMap<u64, (usize, IpAddr)>,
+    tickets: HashMap<u64, Ticket>,
+    /// Logged-in sessions of each users-file account, over every worker.
+    users: UserCounts,
     next_ticket: u64,
     notify: Option<Notify>,
     /// SIGTERM came: no restarts, and the end once every worker has exited.
@@ -174,6 +185,7 @@ impl Supervisor {
             parts,
             counts: SessionCounts::default(),
             tickets: HashMap::new(),
+            users: UserCounts::default(),
             next_ticket: 0,
             notify,
             stopping: false,
@@ -391,12 +403,15 @@ impl Supervisor {
             let delay = Duration::from_millis(WORKER_RESTART_DELAY_MS);
             slot.restart_at = Some(if lived < delay { now + delay } else { now });
         }
-        let counts = &mut self.counts;
-        self.tickets.retain(|_, (worker, ip)| {
-            if *worker == i {
-                counts.remove(*ip);
+        let (counts, users) = (&mut self.counts, &mut self.users);
+        self.tickets.retain(|_, ticket| {
+            if ticket.worker == i {
+                counts.remove(ticket.ip);
+                if let Some(name) = &ticket.user {
+                    users.release(name);
+                }
             }
-            *worker != i
+            ticket.worker != i
         });
         if let Some(round) = &mut self.status {
             round.waiting.retain(|&w| w != i);
@@ -432,7 +447,15 @@ impl Supervisor {
                         Some(i) => {
                             debug!("{peer} to worker {}", i + 1);
                             self.counts.add(ip);
-                            self.tickets.insert(ticket, (i, ip));
+                            let user = None;
+                            self.tickets.insert(
+                                ticket,
+                                Ticket {
+                                    worker: i,
+                                    ip,
+                                    user,
+                                },
+                            );
                             self.slots[i].sessions += 1;
                         }
                         None => admission::refuse(
@@ -508,11 +531,19 @@ impl Supervisor {
             }
             match ToSupervisor::decode(&buf[..len]) {
                 Some(ToSupervisor::Ended { ticket }) => {
-                    if let Some((worker, ip)) = self.tickets.remove(&ticket) {
-                        self.counts.remove(ip);
-                        self.slots[worker].sessions -= 1;
+                    if let Some(ticket) = self.tickets.remove(&ticket) {
+                        self.counts.remove(ticket.ip);
+                        if let Some(name) = &ticket.user {
+                            self.users.release(name);
+                        }
+                        self.slots[ticket.worker].sessions -= 1;
                     }
                 }
+                Some(ToSupervisor::AdmitUser {
+                    ticket,
+                    limit,
+                    name,
+                }) => self.admit_user(i, ticket, name, limit),
                 Some(ToSupervisor::Status(status)) => {
                     if let Some(round) = &mut self.status {
                         round.sum.add(&status);
@@ -523,6 +554,41 @@ impl Supervisor {
                     "worker {} channel: a message of {len} bytes not understood",
                     i + 1
                 ),
+            }
+        }
+    }
+
+    /// A login on worker `i`'s session `ticket`: counted over every worker, answered to `i`.
+    fn admit_user(&mut self, i: usize, ticket: u64, name: Box<str>, limit: Option<usize>) {
+        let Some(held) = self.tickets.get_mut(&ticket) else {
+            return; // Ended meanwhile.
+        };
+        debug!(
+            "worker {} ticket {ticket}: may {name} log in (limit {limit:?})?",
+            i + 1
+        );
+        // A session that logs in again (AUTH TLS after a login) gives back what it held.
+        if let Some(previous) = held.user.take() {
+            self.users.release(&previous);
+        }
+        let answer = match self.users.admit(name, limit) {
+            Ok(name) => {
+                held.user = Some(name);
+                ToWorker::Admission {
+                    ticket,
+                    admitted: true,
+                    limit: 0,
+                }
+            }
+            Err(limit) => ToWorker::Admission {
+                ticket,
+                admitted: false,
+                limit: limit as u64,
+            },
+        };
+        if let Some(channel) = &self.slots[i].channel {
+            if let Err(e) = sys::send_message(channel, &answer.encode(), None) {
+                error!("cannot answer worker {} (a login waits): {e}", i + 1);
             }
         }
     }

@@ -15,6 +15,7 @@ use mio::{Interest, Token};
 use super::channel::{ToSupervisor, ToWorker, MAX_MESSAGE_BYTES};
 use super::{Conn, Server};
 use crate::reply;
+use crate::session::Admission;
 use crate::sys;
 
 /// The channel's token: never a slab key.
@@ -77,6 +78,19 @@ impl Server {
                     let status = self.status(now);
                     self.tell_supervisor(ToSupervisor::Status(status));
                 }
+                Some(ToWorker::Admission {
+                    ticket,
+                    admitted,
+                    limit,
+                }) => {
+                    let admission = match admitted {
+                        true => Admission::Admitted,
+                        false => Admission::TooMany {
+                            limit: limit as usize,
+                        },
+                    };
+                    self.user_admitted(ticket, admission, now);
+                }
                 None => error!("supervisor channel: a message of {len} bytes not understood"),
             }
         }
@@ -106,14 +120,40 @@ impl Server {
             }
         };
         let stream = mio::net::TcpStream::from_std(stream);
-        match self.start_session(stream, peer, implicit_tls, now) {
-            Some(key) => {
-                if let Some(Conn::Control(control)) = self.conns.get_mut(key) {
-                    control.ticket = Some(ticket);
-                }
-            }
-            None => self.tell_supervisor(ToSupervisor::Ended { ticket }),
+        if self
+            .start_session(stream, peer, implicit_tls, Some(ticket), now)
+            .is_none()
+        {
+            self.tell_supervisor(ToSupervisor::Ended { ticket });
         }
+    }
+
+    /// A users-file login on session `ticket`: the supervisor counts the account over every
+    /// worker and answers with `ToWorker::Admission`.
+    pub(super) fn ask_admission(&mut self, ticket: u64, name: Box<str>, limit: Option<usize>) {
+        self.tell_supervisor(ToSupervisor::AdmitUser {
+            ticket,
+            limit,
+            name,
+        });
+    }
+
+    /// The supervisor's answer for the login of session `ticket` (gone meanwhile: nothing).
+    pub(super) fn user_admitted(&mut self, ticket: u64, admission: Admission, now: Instant) {
+        let Some(key) = self.conns.iter().find_map(|(key, conn)| match conn {
+            Conn::Control(control) if control.ticket == Some(ticket) => Some(key),
+            _ => None,
+        }) else {
+            return;
+        };
+        let rates = self
+            .control(key)
+            .and_then(|control| control.pending_rates.take());
+        if let (Admission::Admitted, Some(rates)) = (admission, rates) {
+            self.set_user_rates(key, rates, now);
+        }
+        self.with_session(key, |session| session.handle_admission(admission, now));
+        self.service_control(key, now);
     }
 
     /// A session ended: its ticket goes back to the supervisor (a worker's session only).

@@ -38,8 +38,9 @@ pub trait Host {
     /// A users-file login whose password was right: counts the account's sessions (across
     /// addresses) and says whether it may have one more (`limits.max_sessions`); admitted, the
     /// session is paced at `limits.rate_down`/`rate_up` from now on. The answer goes to
-    /// `Session::handle_admission`.
-    fn admit_user(&mut self, name: Box<str>, limits: Limits, now: Instant) -> Admission;
+    /// `Session::handle_admission`: now (Some), or later when the host has to ask elsewhere
+    /// (None: a worker of --workers asks its supervisor, which counts every worker's sessions).
+    fn admit_user(&mut self, name: Box<str>, limits: Limits, now: Instant) -> Option<Admission>;
     /// Sends what output it can, then closes the control connection, its data connection and
     /// its task. The session queues nothing after this.
     fn close(&mut self);
@@ -73,8 +74,9 @@ pub fn run_actions(host: &mut impl Host, now: Instant) {
             Action::CancelTask => host.cancel_task(),
             Action::StartTls => host.start_tls(),
             Action::AdmitUser { name, limits } => {
-                let admission = host.admit_user(name, limits, now);
-                host.with_session(|session| session.handle_admission(admission, now));
+                if let Some(admission) = host.admit_user(name, limits, now) {
+                    host.with_session(|session| session.handle_admission(admission, now));
+                }
             }
             Action::Close => host.close(),
         }
@@ -128,9 +130,14 @@ mod tests {
         fn start_tls(&mut self) {
             self.calls.push("start-tls".into());
         }
-        fn admit_user(&mut self, name: Box<str>, _limits: Limits, _now: Instant) -> Admission {
+        fn admit_user(
+            &mut self,
+            name: Box<str>,
+            _limits: Limits,
+            _now: Instant,
+        ) -> Option<Admission> {
             self.calls.push(format!("admit-user {name}"));
-            Admission::Admitted
+            Some(Admission::Admitted)
         }
         fn close(&mut self) {
             self.calls.push("close".into());

@@ -1036,16 +1036,16 @@ impl Host for Driver {
     }
 
     /// net/mod.rs admit_user(): the account's sessions counted across addresses.
-    fn admit_user(&mut self, name: Box<str>, limits: Limits, _now: Instant) -> Admission {
+    fn admit_user(&mut self, name: Box<str>, limits: Limits, _now: Instant) -> Option<Admission> {
         self.not_closed("AdmitUser");
         if tracing() {
             eprintln!("** AdmitUser {name} {limits:?}");
         }
-        if self.user_over_limit {
+        Some(if self.user_over_limit {
             Admission::TooMany { limit: 1 }
         } else {
             Admission::Admitted
-        }
+        })
     }
 
     fn close(&mut self) {
