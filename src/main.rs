@@ -4,7 +4,7 @@
 
 use std::io::{self, BufRead, Write};
 use std::net::{Ipv4Addr, SocketAddr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::rc::Rc;
 use std::time::Duration;
@@ -13,7 +13,7 @@ use getopts::{Matches, Options};
 use log::{info, warn, LevelFilter};
 
 use leanftpd::auth::{self, Users};
-use leanftpd::config::{self, Config, TlsConfig, TlsRequired};
+use leanftpd::config::{self, Config, SandboxTrees, TlsConfig, TlsRequired};
 use leanftpd::fs::Jail;
 use leanftpd::log::xferlog::Xferlog;
 use leanftpd::log::Facility;
@@ -22,6 +22,7 @@ use leanftpd::net::tls::Keys;
 use leanftpd::net::Server;
 use leanftpd::session::Shared;
 use leanftpd::sys;
+use leanftpd::sys::sandbox::Policy;
 use leanftpd::transfer::pace;
 
 const USAGE: &str = "Usage: leanftpd [OPTIONS]\n\n\
@@ -213,6 +214,17 @@ fn options() -> Options {
     );
     opts.optflag(
         "",
+        "no-sandbox",
+        "run without the kernel sandbox (no_new_privs, Landlock, seccomp; on by default)",
+    );
+    opts.optmulti(
+        "",
+        "sandbox-root",
+        "the sandbox also allows this tree (homes added to the users file later); repeatable",
+        "DIR",
+    );
+    opts.optflag(
+        "",
         "hash-password",
         "read a password from stdin, print its hash for the users file, exit",
     );
@@ -261,8 +273,9 @@ fn run() -> Result<(), String> {
             "--inetd serves the connection on stdin: --{flag} does not apply"
         ));
     }
-    init_logger(&matches)?;
+    let syslog_socket = init_logger(&matches)?;
     let config = parse_config(&matches)?;
+    let sandbox_roots = parse_sandbox_roots(&matches)?;
     // The session passes modes with --umask already applied; the process umask is the same
     // mask, so the kernel's masking cannot take more away (and the pid file follows it too).
     sys::set_umask(config.umask);
@@ -312,8 +325,39 @@ fn run() -> Result<(), String> {
     // it may send SIGTERM at once.
     let mut server = Server::new(shared, listeners, tls_keys)
         .map_err(|e| format!("cannot start the event loop: {e}"))?;
+    let xferlog_path = xferlog.as_ref().map(|log| log.path().to_path_buf());
     if let Some(xferlog) = xferlog {
         server.set_xferlog(xferlog);
+    }
+    // Last of start-up: from here on the process reaches only what the policy lists.
+    match sandbox_roots {
+        None => warn!("sandbox off (--no-sandbox): a bug can reach all the server's user can"),
+        Some(roots) => {
+            let policy = sandbox_policy(
+                server.shared(),
+                &roots,
+                [
+                    xferlog_path.as_deref(),
+                    pid_file.as_deref(),
+                    syslog_socket.as_deref(),
+                ],
+                notify.as_ref().and_then(launch::Notify::path),
+            );
+            // Resolved before: realpath needs getcwd, which the sandbox refuses.
+            let trees = SandboxTrees {
+                read: canonical(&policy.read_trees),
+                write: canonical(&policy.write_trees),
+            };
+            let applied = sys::sandbox::apply(&policy);
+            if applied.landlock_in_force() {
+                let _ = server.shared().sandbox.set(trees);
+            }
+            if applied.complete() {
+                info!("{applied}");
+            } else {
+                warn!("{applied}");
+            }
+        }
     }
     for addr in addrs {
         info!("listening on {addr}{origin}");
@@ -403,7 +447,79 @@ fn log_start(shared: &Shared, run_as: Option<(u32, u32)>) {
     }
 }
 
-fn init_logger(matches: &Matches) -> Result<(), String> {
+/// --sandbox-root DIR...: existing directories; None for --no-sandbox.
+fn parse_sandbox_roots(matches: &Matches) -> Result<Option<Vec<PathBuf>>, String> {
+    let roots: Vec<PathBuf> = matches
+        .opt_strs("sandbox-root")
+        .into_iter()
+        .map(PathBuf::from)
+        .collect();
+    if matches.opt_present("no-sandbox") {
+        return match roots.is_empty() {
+            true => Ok(None),
+            false => Err("--sandbox-root widens the sandbox: not with --no-sandbox".into()),
+        };
+    }
+    for root in &roots {
+        if !root.is_dir() {
+            return Err(format!(
+                "--sandbox-root {}: not a directory",
+                root.display()
+            ));
+        }
+    }
+    Ok(Some(roots))
+}
+
+/// The one place that says what the sandbox leaves reachable: the anonymous root and every
+/// home (read-only or read-write as their users may), --sandbox-root, the files SIGHUP reads
+/// again (users file, certificate and key), the xferlog, the pid file and the unix sockets
+/// logged or notified to. `[xferlog, pid file, syslog socket]` as start-up opened them.
+fn sandbox_policy(
+    shared: &Shared,
+    roots: &[PathBuf],
+    [xferlog, pid_file, syslog]: [Option<&Path>; 3],
+    notify: Option<&Path>,
+) -> Policy {
+    let config = &shared.config;
+    let mut policy = Policy {
+        write_trees: roots.to_vec(),
+        ..Policy::default()
+    };
+    if config.anonymous {
+        match config.writable {
+            true => policy.write_trees.push(config.root.clone()),
+            false => policy.read_trees.push(config.root.clone()),
+        }
+    }
+    for (_, home, writable) in shared.users.borrow().homes() {
+        match writable {
+            true => policy.write_trees.push(home.to_path_buf()),
+            false => policy.read_trees.push(home.to_path_buf()),
+        }
+    }
+    // Their directories after symlinks: where a replaced or renewed file will be.
+    let reread = config.users_file.iter();
+    let reread = reread.chain(config.tls.iter().flat_map(|tls| [&tls.cert, &tls.key]));
+    policy.read_files = canonical(&reread.cloned().collect::<Vec<_>>());
+    policy.log_files.extend(xferlog.map(Path::to_path_buf));
+    policy.removed_files.extend(pid_file.map(Path::to_path_buf));
+    policy.unix_sockets.extend(syslog.map(Path::to_path_buf));
+    policy.unix_sockets.extend(notify.map(Path::to_path_buf));
+    policy
+}
+
+/// The trees as the login check compares homes with them (a tree that cannot be resolved
+/// stays as given).
+fn canonical(trees: &[PathBuf]) -> Vec<PathBuf> {
+    trees
+        .iter()
+        .map(|tree| std::fs::canonicalize(tree).unwrap_or_else(|_| tree.clone()))
+        .collect()
+}
+
+/// Installs the logger; returns the syslog socket when the log goes there.
+fn init_logger(matches: &Matches) -> Result<Option<PathBuf>, String> {
     let level = match (matches.opt_present("quiet"), matches.opt_count("verbose")) {
         (true, 0) => LevelFilter::Warn,
         (true, _) => return Err("--quiet and --verbose exclude each other".into()),
@@ -424,7 +540,12 @@ fn init_logger(matches: &Matches) -> Result<(), String> {
     // to syslog, and never to stderr even when syslog is missing.
     let stderr_unsafe = matches.opt_present("inetd");
     let target = leanftpd::log::target(syslog, facility, stderr_unsafe);
-    leanftpd::log::init(target, level, stderr_unsafe)
+    let socket = match &target {
+        leanftpd::log::Target::Syslog { socket, .. } => Some(socket.clone()),
+        _ => None,
+    };
+    leanftpd::log::init(target, level, stderr_unsafe)?;
+    Ok(socket)
 }
 
 fn parse_config(matches: &Matches) -> Result<Config, String> {

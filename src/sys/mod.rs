@@ -9,6 +9,7 @@
 //! - `launch`: descriptors inherited at exec (inetd's fd 0, systemd's listeners).
 //! - `process`: signals, privileges, identity lookup, randomness.
 //! - `time`: local civil time (localtime_r) for the log timestamps.
+//! - `sandbox`: no_new_privs, Landlock and seccomp around the whole process, once started.
 //!
 //! Rules for code in this folder: every `unsafe` block carries a `// SAFETY:` comment (clippy
 //! enforces it below), every descriptor a call returns is owned at once (`owned_fd`), and every
@@ -23,6 +24,7 @@ pub(crate) mod fs;
 mod launch;
 mod net;
 mod process;
+pub mod sandbox;
 mod time;
 
 pub use fs::is_writable;
