@@ -333,30 +333,15 @@ fn run() -> Result<(), String> {
     match sandbox_roots {
         None => warn!("sandbox off (--no-sandbox): a bug can reach all the server's user can"),
         Some(roots) => {
-            let policy = sandbox_policy(
-                server.shared(),
-                &roots,
-                [
-                    xferlog_path.as_deref(),
-                    pid_file.as_deref(),
-                    syslog_socket.as_deref(),
-                ],
+            let files = [xferlog_path.as_deref(), pid_file.as_deref()];
+            let sockets = [
+                syslog_socket.as_deref(),
                 notify.as_ref().and_then(launch::Notify::path),
+            ];
+            confine(
+                server.shared(),
+                sandbox_policy(server.shared(), &roots, files, sockets),
             );
-            // Resolved before: realpath needs getcwd, which the sandbox refuses.
-            let trees = SandboxTrees {
-                read: canonical(&policy.read_trees),
-                write: canonical(&policy.write_trees),
-            };
-            let applied = sys::sandbox::apply(&policy);
-            if applied.landlock_in_force() {
-                let _ = server.shared().sandbox.set(trees);
-            }
-            if applied.complete() {
-                info!("{applied}");
-            } else {
-                warn!("{applied}");
-            }
         }
     }
     for addr in addrs {
@@ -454,11 +439,11 @@ fn parse_sandbox_roots(matches: &Matches) -> Result<Option<Vec<PathBuf>>, String
         .into_iter()
         .map(PathBuf::from)
         .collect();
+    if matches.opt_present("no-sandbox") && !roots.is_empty() {
+        return Err("--sandbox-root widens the sandbox: not with --no-sandbox".into());
+    }
     if matches.opt_present("no-sandbox") {
-        return match roots.is_empty() {
-            true => Ok(None),
-            false => Err("--sandbox-root widens the sandbox: not with --no-sandbox".into()),
-        };
+        return Ok(None);
     }
     for root in &roots {
         if !root.is_dir() {
@@ -471,15 +456,35 @@ fn parse_sandbox_roots(matches: &Matches) -> Result<Option<Vec<PathBuf>>, String
     Ok(Some(roots))
 }
 
+/// Applies the sandbox and logs which layers are in force (a warning when one is not); once
+/// Landlock is, the login check learns its trees.
+fn confine(shared: &Shared, policy: Policy) {
+    // Resolved before: realpath needs getcwd, which the sandbox refuses.
+    let trees = SandboxTrees {
+        read: canonical(&policy.read_trees),
+        write: canonical(&policy.write_trees),
+    };
+    let applied = sys::sandbox::apply(&policy);
+    if applied.landlock_in_force() {
+        let _ = shared.sandbox.set(trees);
+    }
+    if applied.complete() {
+        info!("{applied}");
+    } else {
+        warn!("{applied}");
+    }
+}
+
 /// The one place that says what the sandbox leaves reachable: the anonymous root and every
 /// home (read-only or read-write as their users may), --sandbox-root, the files SIGHUP reads
 /// again (users file, certificate and key), the xferlog, the pid file and the unix sockets
-/// logged or notified to. `[xferlog, pid file, syslog socket]` as start-up opened them.
+/// logged or notified to: `[xferlog, pid file]` and `[syslog, NOTIFY_SOCKET]` as start-up
+/// opened them.
 fn sandbox_policy(
     shared: &Shared,
     roots: &[PathBuf],
-    [xferlog, pid_file, syslog]: [Option<&Path>; 3],
-    notify: Option<&Path>,
+    [xferlog, pid_file]: [Option<&Path>; 2],
+    sockets: [Option<&Path>; 2],
 ) -> Policy {
     let config = &shared.config;
     let mut policy = Policy {
@@ -504,8 +509,11 @@ fn sandbox_policy(
     policy.read_files = canonical(&reread.cloned().collect::<Vec<_>>());
     policy.log_files.extend(xferlog.map(Path::to_path_buf));
     policy.removed_files.extend(pid_file.map(Path::to_path_buf));
-    policy.unix_sockets.extend(syslog.map(Path::to_path_buf));
-    policy.unix_sockets.extend(notify.map(Path::to_path_buf));
+    policy.unix_sockets = sockets
+        .into_iter()
+        .flatten()
+        .map(Path::to_path_buf)
+        .collect();
     policy
 }
 

@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 
 use landlock::{
     Access, AccessFs, BitFlags, LandlockStatus, PathBeneath, PathFd, Ruleset, RulesetAttr,
-    RulesetCreatedAttr, RulesetStatus, ABI,
+    RulesetCreated, RulesetCreatedAttr, RulesetStatus, ABI,
 };
 
 /// What the process may still reach of the file system. Built in one place (main.rs), from
@@ -45,7 +45,7 @@ pub struct Policy {
     pub removed_files: Vec<PathBuf>,
     /// Unix sockets connected again by path (syslog, NOTIFY_SOCKET). Only Landlock ABI 9
     /// restricts that; their directory gets that right only (a restarted syslog daemon makes a
-    /// new socket file).
+    /// new socket file). The one entry that may be missing: it is then left out.
     pub unix_sockets: Vec<PathBuf>,
 }
 
@@ -160,9 +160,6 @@ fn landlock(policy: &Policy) -> Result<i32, String> {
     for file in &policy.removed_files {
         rules.push((parent(file), AccessFs::RemoveFile.into()));
     }
-    for socket in &policy.unix_sockets {
-        rules.push((parent(socket), AccessFs::ResolveUnix.into()));
-    }
     let mut ruleset = Ruleset::default()
         .handle_access(all)
         .map_err(|e| e.to_string())?
@@ -170,9 +167,13 @@ fn landlock(policy: &Policy) -> Result<i32, String> {
         .map_err(|e| e.to_string())?;
     for (path, access) in rules {
         let fd = PathFd::new(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        ruleset = ruleset
-            .add_rule(PathBeneath::new(fd, access))
-            .map_err(|e| format!("{}: {e}", path.display()))?;
+        ruleset = add_rule(ruleset, path, fd, access)?;
+    }
+    // A socket's directory may be missing (syslog not there yet): no rule for it then.
+    for dir in policy.unix_sockets.iter().map(|socket| parent(socket)) {
+        if let Ok(fd) = PathFd::new(dir) {
+            ruleset = add_rule(ruleset, dir, fd, AccessFs::ResolveUnix.into())?;
+        }
     }
     let status = ruleset.restrict_self().map_err(|e| e.to_string())?;
     match status.landlock {
@@ -187,6 +188,15 @@ fn landlock(policy: &Policy) -> Result<i32, String> {
         RulesetStatus::NotEnforced => Err("the kernel enforced no rule".into()),
         _ => Ok(abi),
     }
+}
+
+fn add_rule(
+    ruleset: RulesetCreated,
+    path: &Path,
+    fd: PathFd,
+    access: BitFlags<AccessFs>,
+) -> Result<RulesetCreated, String> {
+    (ruleset.add_rule(PathBeneath::new(fd, access))).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 /// The directory a file is in (`/` for a file at the top; `.` for a bare name).
