@@ -78,6 +78,15 @@ pub const SYSLOG_LINE_BYTES: usize = 1024;
 pub const SYSLOG_RECONNECT_MS: u64 = 1000;
 /// While syslog lines wait for room, the loop wakes this often to send them.
 pub const SYSLOG_RETRY_MS: u64 = 100;
+/// --upload-fifo: bytes of lines waiting for a reader (or for room in the pipe); a line that
+/// does not fit is dropped, counted and logged. About 200 lines of an 80-byte path.
+pub const UPLOAD_FIFO_QUEUE_BYTES: usize = 16 * 1024;
+/// While upload lines wait, the loop retries the FIFO this often (open when no reader had it
+/// open, write when the pipe was full).
+pub const UPLOAD_FIFO_RETRY_MS: u64 = 200;
+/// The upload FIFO's warnings (lines dropped, the FIFO unusable) come at most this often; the
+/// lines dropped meanwhile are counted in the next one.
+pub const UPLOAD_FIFO_WARN_SECS: u64 = 60;
 
 pub const DEFAULT_LISTEN: &str = "0.0.0.0:2121";
 pub const DEFAULT_MAX_CLIENTS: usize = 256;
@@ -119,6 +128,10 @@ pub struct Config {
     pub atomic_uploads: bool,
     /// --max-rate-*: bytes a second, None for no limit.
     pub rates: Rates,
+    /// --upload-fifo: the FIFO that gets one line per completed upload (log/fifo.rs). It is
+    /// opened again by name whenever its reader has gone, so a sandbox must leave it openable
+    /// for writing.
+    pub upload_fifo: Option<PathBuf>,
 }
 
 /// The trees the Landlock sandbox leaves reachable, canonical; main.rs sets them once Landlock
@@ -199,6 +212,7 @@ impl Config {
             umask: DEFAULT_UMASK,
             max_upload_size: None,
             atomic_uploads: false,
+            upload_fifo: None,
         }
     }
 }

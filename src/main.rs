@@ -15,6 +15,7 @@ use log::{info, warn, LevelFilter};
 use leanftpd::auth::{self, Users};
 use leanftpd::config::{self, Config, SandboxTrees, TlsConfig, TlsRequired};
 use leanftpd::fs::Jail;
+use leanftpd::log::fifo::UploadFifo;
 use leanftpd::log::xferlog::Xferlog;
 use leanftpd::log::Facility;
 use leanftpd::net::launch::{self, Start};
@@ -207,6 +208,12 @@ fn options() -> Options {
         "append one wu-ftpd xferlog(5) line per file transfer to FILE (SIGHUP reopens it)",
         "FILE",
     );
+    opts.optopt(
+        "",
+        "upload-fifo",
+        "write the absolute path of each completed upload, one a line, to this existing FIFO",
+        "PATH",
+    );
     opts.optflag(
         "",
         "inetd",
@@ -236,16 +243,33 @@ fn options() -> Options {
 }
 
 fn main() -> ExitCode {
-    match run() {
+    let mut inetd_logging = false;
+    match run(&mut inetd_logging) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
-            eprintln!("leanftpd: {message}");
+            report_failure(&message, inetd_logging);
             ExitCode::from(2)
         }
     }
 }
 
-fn run() -> Result<(), String> {
+/// Exit status 2 and one line saying why. Once --inetd's logger is up the client is told 421,
+/// the reason is logged (syslog), and stderr gets the line only when it is not the client's
+/// connection itself (inetd proper puts the socket on fds 0, 1 and 2).
+fn report_failure(message: &str, inetd_logging: bool) {
+    if inetd_logging {
+        log::error!("{message}");
+        let conn = launch::inetd_fd();
+        launch::refuse_inetd_client(conn);
+        if sys::same_file(2, conn) {
+            return;
+        }
+    }
+    eprintln!("leanftpd: {message}");
+}
+
+/// Parses the flags and serves; `inetd_logging` is set once --inetd's logger is in place.
+fn run(inetd_logging: &mut bool) -> Result<(), String> {
     let opts = options();
     let matches = opts
         .parse(std::env::args_os().skip(1))
@@ -274,6 +298,7 @@ fn run() -> Result<(), String> {
         ));
     }
     let syslog_socket = init_logger(&matches)?;
+    *inetd_logging = inetd;
     let config = parse_config(&matches)?;
     let sandbox_roots = parse_sandbox_roots(&matches)?;
     // The session passes modes with --umask already applied; the process umask is the same
@@ -319,6 +344,14 @@ fn run() -> Result<(), String> {
     if let Some((uid, gid)) = run_as {
         sys::drop_privileges(uid, gid).map_err(|e| format!("--run-as: {e}"))?;
     }
+    // After the drop: the FIFO is opened again by name whenever its reader has gone, as the
+    // user the server runs as, so that user must be able to open it now.
+    let upload_fifo = shared
+        .config
+        .upload_fifo
+        .as_deref()
+        .map(UploadFifo::open)
+        .transpose()?;
     log_start(&shared, run_as);
     raise_descriptor_limit(shared.config.max_clients);
     // The signal handlers are in place before "listening on": a client (or a test) that sees
@@ -328,6 +361,9 @@ fn run() -> Result<(), String> {
     let xferlog_path = xferlog.as_ref().map(|log| log.path().to_path_buf());
     if let Some(xferlog) = xferlog {
         server.set_xferlog(xferlog);
+    }
+    if let Some(fifo) = upload_fifo {
+        server.set_upload_fifo(fifo);
     }
     // Last of start-up: from here on the process reaches only what the policy lists.
     match sandbox_roots {
@@ -477,9 +513,9 @@ fn confine(shared: &Shared, policy: Policy) {
 
 /// The one place that says what the sandbox leaves reachable: the anonymous root and every
 /// home (read-only or read-write as their users may), --sandbox-root, the files SIGHUP reads
-/// again (users file, certificate and key), the xferlog, the pid file and the unix sockets
-/// logged or notified to: `[xferlog, pid file]` and `[syslog, NOTIFY_SOCKET]` as start-up
-/// opened them.
+/// again (users file, certificate and key), the xferlog, the upload FIFO, the pid file and the
+/// unix sockets logged or notified to: `[xferlog, pid file]` and `[syslog, NOTIFY_SOCKET]` as
+/// start-up opened them.
 fn sandbox_policy(
     shared: &Shared,
     roots: &[PathBuf],
@@ -508,6 +544,7 @@ fn sandbox_policy(
     let reread = reread.chain(config.tls.iter().flat_map(|tls| [&tls.cert, &tls.key]));
     policy.read_files = canonical(&reread.cloned().collect::<Vec<_>>());
     policy.log_files.extend(xferlog.map(Path::to_path_buf));
+    policy.write_files.extend(config.upload_fifo.clone());
     policy.removed_files.extend(pid_file.map(Path::to_path_buf));
     policy.unix_sockets = sockets
         .into_iter()
@@ -571,7 +608,9 @@ fn parse_config(matches: &Matches) -> Result<Config, String> {
     };
     let listen = addresses(&listen, "listen")?;
     Ok(Config {
-        root: PathBuf::from(matches.opt_str("root").unwrap_or_else(|| ".".into())),
+        root: absolute(PathBuf::from(
+            matches.opt_str("root").unwrap_or_else(|| ".".into()),
+        )),
         listen,
         anonymous,
         writable: matches.opt_present("writable"),
@@ -619,7 +658,14 @@ fn parse_config(matches: &Matches) -> Result<Config, String> {
             .opt_str("max-upload-size")
             .map(|text| parse_size(&text, "max-upload-size"))
             .transpose()?,
+        upload_fifo: matches.opt_str("upload-fifo").map(PathBuf::from),
     })
+}
+
+/// --root made absolute (lexically: symlinks stay), so that the on-disk path of an upload
+/// (--upload-fifo) is absolute; the server never changes its working directory.
+fn absolute(root: PathBuf) -> PathBuf {
+    std::path::absolute(&root).unwrap_or(root)
 }
 
 /// A --max-rate-* flag: bytes a second (transfer::pace::parse_rate).

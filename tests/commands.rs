@@ -481,13 +481,11 @@ fn epsv_variants_and_epsv_all() {
     c.expect("EPSV 2", 522);
     c.expect("EPSV 3", 522);
     c.expect("EPSV ALL", 200);
+    // RFC 2428 section 4: after EPSV ALL every other data-port command is refused (503, bad
+    // sequence of commands).
     for refused in ["PASV", "PORT 127,0,0,1,200,10", "EPRT |1|127.0.0.1|51210|"] {
         let r = c.cmd(refused);
-        assert!(
-            (500..600).contains(&r.code),
-            "{refused} after EPSV ALL -> {:?}",
-            r.lines
-        );
+        assert_eq!(r.code, 503, "{refused} after EPSV ALL -> {:?}", r.lines);
     }
     // EPSV itself keeps working, and so do transfers through it.
     s.put("f", b"after epsv all");

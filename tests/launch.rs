@@ -395,6 +395,31 @@ fn inetd_refuses_listen_flags() {
     );
 }
 
+/// A start-up failure under --inetd (a users file that cannot be read): the waiting client
+/// hears 421, not a bare close and not the reason (that goes to the log); exit status 2.
+/// With stderr a pipe of its own (tcpsvd, systemd), it gets the one line too; with stderr the
+/// connection itself (inetd proper), the client reads the 421 and nothing else.
+#[test]
+fn inetd_start_up_failure_tells_the_client_421_and_keeps_the_reason_off_its_connection() {
+    let root = make_root();
+    let rootarg = root.path().display().to_string();
+    let args = ["-U", "/nonexistent/users", "--root", &rootarg];
+    for all_fds in [false, true] {
+        let mut inetd = OwnInetd::start(&args, all_fds);
+        let mut stream = tcp_connect(SocketAddr::from(([127, 0, 0, 1], inetd.port)));
+        let text = String::from_utf8(read_all(&mut stream)).unwrap();
+        assert_eq!(text, "421 Service not available.\r\n", "all_fds {all_fds}");
+        let ended = inetd.finish();
+        assert_eq!(ended.len(), 1);
+        let (status, stderr) = &ended[0];
+        assert_eq!(status.and_then(|s| s.code()), Some(2), "{stderr:?}");
+        if !all_fds {
+            assert_eq!(stderr.lines().count(), 1, "{stderr:?}");
+            assert!(stderr.contains("/nonexistent/users"), "{stderr:?}");
+        }
+    }
+}
+
 // ---------------------------------------------------------------- tcpsvd
 
 fn under_tcpsvd(active: bool) {

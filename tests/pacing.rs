@@ -106,6 +106,10 @@ fn many(flags: &[&str], upload: bool, clients: usize, each: u64) -> (Vec<Run>, f
                 c.set_read_timeout(Duration::from_secs(60));
                 c.expect("TYPE I", 200);
                 let mut d = c.epsv_connect();
+                // An upload's 2 MiB fit in loopback's socket buffers: write_all returns at
+                // once and the wait for the server's close is most of the 10 s paced run,
+                // longer than the harness's IO_TIMEOUT.
+                d.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
                 barrier.wait();
                 let start = Instant::now();
                 let bytes = if upload {

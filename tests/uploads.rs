@@ -1,5 +1,6 @@
-//! Site rules for uploads (issue 13): --umask, --max-upload-size, --atomic-uploads and
-//! --upload-fifo, each end to end against the real binary with the raw client and curl/lftp.
+//! Site rules for uploads (issue 13): --umask, --max-upload-size and --atomic-uploads, each
+//! end to end against the real binary with the raw client and curl/lftp (--upload-fifo:
+//! tests/fifo.rs).
 
 #[macro_use]
 mod common;

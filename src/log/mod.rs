@@ -1,14 +1,16 @@
 //! Where the log goes: stderr (simple_logger, the form it always had), syslog (`syslog.rs`:
 //! RFC 3164 lines to a unix socket, never blocking the loop) and the xferlog (`xferlog.rs`: one
-//! wu-ftpd line per file transfer). `status.rs` is the SIGUSR1 status line. The loop hands every
-//! `TransferRecord` to the stderr/syslog logger (as its Display line) and to the xferlog; nothing
-//! here knows about sessions or sockets of clients.
+//! wu-ftpd line per file transfer) and the upload FIFO (`fifo.rs`: --upload-fifo, the path of
+//! each completed upload for a script to read). `status.rs` is the SIGUSR1 status line. The loop
+//! hands every `TransferRecord` to the stderr/syslog logger (as its Display line), to the xferlog
+//! and to the upload FIFO; nothing here knows about sessions or sockets of clients.
 //!
 //! Choosing the target: `--syslog[=SOCKET]` asks for syslog. Under inetd and socket activation
 //! stderr may be the client's connection (or /dev/null), so there syslog is the default and stderr
 //! is never written, even when the syslog socket is missing (its lines are then dropped and
 //! counted until the socket appears).
 
+pub mod fifo;
 pub mod status;
 pub mod syslog;
 pub mod xferlog;

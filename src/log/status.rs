@@ -49,6 +49,8 @@ pub struct Status {
     /// Ended transfers plus what the running ones moved so far.
     pub totals: Totals,
     pub uptime: Duration,
+    /// --upload-fifo: lines waiting for the reader, and lines dropped since start.
+    pub upload_fifo: Option<(usize, u64)>,
 }
 
 impl Status {
@@ -62,7 +64,8 @@ impl Status {
 }
 
 /// `status: 3 sessions (1 logging in, 1 idle, 1 transferring), 1 transfers running, 1024 bytes
-/// in, 2048 bytes out, up 3725 s`.
+/// in, 2048 bytes out, up 3725 s` (and with --upload-fifo: `, upload fifo 2 lines queued, 0
+/// dropped`).
 impl fmt::Display for Status {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
@@ -77,7 +80,11 @@ impl fmt::Display for Status {
             self.totals.bytes_in,
             self.totals.bytes_out,
             self.uptime.as_secs()
-        )
+        )?;
+        if let Some((queued, dropped)) = self.upload_fifo {
+            write!(f, ", upload fifo {queued} lines queued, {dropped} dropped")?;
+        }
+        Ok(())
     }
 }
 
@@ -105,5 +112,9 @@ mod tests {
             "status: 4 sessions (1 logging in, 2 idle, 1 transferring), 1 transfers running, \
              5 bytes in, 10 bytes out, up 3725 s"
         );
+        status.upload_fifo = Some((2, 7));
+        assert!(status
+            .to_string()
+            .ends_with("up 3725 s, upload fifo 2 lines queued, 7 dropped"));
     }
 }

@@ -149,6 +149,7 @@ mod tests {
             peer: "::ffff:127.0.0.1".parse().unwrap(),
             verb: "RETR",
             path: path.into(),
+            disk_path: None,
             direction,
             ascii: false,
             bytes: 1_048_576,

@@ -17,9 +17,11 @@ use super::tls::SessionKeys;
 use super::{is_out_of_resources, Conn, Server};
 use crate::config::{ACCEPT_PAUSE_MS, CONTROL_READS_PER_TURN};
 use crate::reply;
-use crate::session::{Action, Session};
+use crate::session::driver::{self, Host};
+use crate::session::Session;
 use crate::sys;
 use crate::transfer::pace::Bucket;
+use crate::transfer::{Job, Task, TransferRecord};
 
 pub(super) struct Control {
     pub(super) stream: Stream,
@@ -310,42 +312,59 @@ impl Server {
     }
 
     fn run_actions(&mut self, key: usize, now: Instant) {
-        while let Some(record) = self.with_session(key, Session::poll_record).flatten() {
-            self.log_transfer(&record);
+        driver::run_actions(&mut SessionHost { server: self, key }, now);
+    }
+}
+
+/// The loop as the host of session `key` (session/driver.rs holds the contract).
+struct SessionHost<'a> {
+    server: &'a mut Server,
+    key: usize,
+}
+
+impl Host for SessionHost<'_> {
+    fn with_session<R>(&mut self, f: impl FnOnce(&mut Session) -> R) -> Option<R> {
+        self.server.with_session(self.key, f)
+    }
+
+    fn record(&mut self, record: TransferRecord) {
+        self.server.log_transfer(&record);
+    }
+
+    fn open_passive(&mut self) -> io::Result<SocketAddr> {
+        self.server.open_passive(self.key)
+    }
+
+    fn connect_data(&mut self, addr: SocketAddr, job: Job, now: Instant) {
+        self.server.connect_data(self.key, addr, job, now);
+    }
+
+    fn passive_transfer(&mut self, job: Job, now: Instant) {
+        self.server.start_passive_transfer(self.key, job, now);
+    }
+
+    fn close_data(&mut self) {
+        self.server.close_data(self.key);
+    }
+
+    fn run_task(&mut self, task: Task) {
+        self.server.start_task(self.key, task);
+    }
+
+    fn cancel_task(&mut self) {
+        self.server.cancel_task(self.key);
+    }
+
+    fn start_tls(&mut self) {
+        if let Some(control) = self.server.control(self.key) {
+            control.start_tls = true;
         }
-        while let Some(action) = self.with_session(key, Session::poll_action).flatten() {
-            match action {
-                Action::OpenPassive => {
-                    self.close_data(key);
-                    let result = self.open_passive(key);
-                    self.with_session(key, |session| session.handle_passive_opened(result, now));
-                }
-                Action::Transfer {
-                    job,
-                    connect_to: Some(addr),
-                } => {
-                    self.close_data(key);
-                    self.connect_data(key, addr, *job, now);
-                }
-                Action::Transfer {
-                    job,
-                    connect_to: None,
-                } => self.start_passive_transfer(key, *job, now),
-                Action::CloseData => self.close_data(key),
-                Action::RunTask(task) => self.start_task(key, *task),
-                Action::CancelTask => self.cancel_task(key),
-                Action::StartTls => {
-                    if let Some(control) = self.control(key) {
-                        control.start_tls = true;
-                    }
-                }
-                // flush() closes the connection after sending what it can.
-                Action::Close => {
-                    if let Some(control) = self.control(key) {
-                        control.finished = true;
-                    }
-                }
-            }
+    }
+
+    // flush() closes the connection after sending what it can.
+    fn close(&mut self) {
+        if let Some(control) = self.server.control(self.key) {
+            control.finished = true;
         }
     }
 }

@@ -22,6 +22,7 @@ use log::warn;
 
 use super::{bind, Listener};
 use crate::config::Config;
+use crate::reply;
 use crate::sys::{self, Inherited};
 
 /// The first descriptor systemd passes (SD_LISTEN_FDS_START).
@@ -43,16 +44,12 @@ pub enum Start {
 
 /// Decides where the sessions come from (see the file comment) and takes those sockets.
 pub fn start(config: &Config, inetd: bool) -> Result<Start, String> {
-    let passed = systemd_fds();
     if inetd {
-        // systemd Accept=yes: the connection itself is fd 3; inetd and tcpsvd: fd 0.
-        let fd = if passed == Some(1) {
-            LISTEN_FDS_START
-        } else {
-            0
-        };
+        let fd = inetd_fd();
+        systemd_fds();
         return inetd_connection(fd).map(Start::Inetd);
     }
+    let passed = systemd_fds();
     match passed {
         Some(count) => Ok(Start::Listen {
             listeners: systemd_listeners(config, count)?,
@@ -65,18 +62,46 @@ pub fn start(config: &Config, inetd: bool) -> Result<Start, String> {
     }
 }
 
+/// The descriptor --inetd serves: systemd Accept=yes passes the connection itself as fd 3;
+/// inetd and tcpsvd leave it on fd 0. Read before `start` takes the variables away.
+pub fn inetd_fd() -> RawFd {
+    if passed_fds() == Some(1) {
+        LISTEN_FDS_START
+    } else {
+        0
+    }
+}
+
+/// --inetd could not start: the client waiting on the connection hears 421 instead of a bare
+/// close (the reason goes to the log, not to the client). Nothing is sent when the descriptor
+/// is not a connected TCP socket.
+pub fn refuse_inetd_client(fd: RawFd) {
+    if let Ok(Inherited::Connected) = sys::inherited_socket(fd) {
+        let _ = sys::send_on(
+            fd,
+            &reply::render(reply::SERVICE_NOT_AVAILABLE, "Service not available."),
+        );
+    }
+}
+
 /// How many descriptors systemd passed to this process (None: none, or they were meant for
-/// another process); the variables are unset either way, so that nothing started later
-/// mistakes them for its own.
+/// another process).
+fn passed_fds() -> Option<usize> {
+    let pid = env::var("LISTEN_PID").ok()?;
+    let fds = env::var("LISTEN_FDS").ok()?;
+    let ours = pid.trim().parse::<u32>().ok()? == std::process::id();
+    let count = fds.trim().parse::<usize>().ok()?;
+    (ours && count > 0).then_some(count)
+}
+
+/// `passed_fds`, and the variables unset either way, so that nothing started later mistakes
+/// them for its own.
 fn systemd_fds() -> Option<usize> {
-    let pid = env::var("LISTEN_PID").ok();
-    let fds = env::var("LISTEN_FDS").ok();
+    let passed = passed_fds();
     // Single-threaded here (before the loop starts): changing the environment is sound.
     env::remove_var("LISTEN_PID");
     env::remove_var("LISTEN_FDS");
-    let ours = pid?.trim().parse::<u32>().ok()? == std::process::id();
-    let count = fds?.trim().parse::<usize>().ok()?;
-    (ours && count > 0).then_some(count)
+    passed
 }
 
 fn inetd_connection(fd: RawFd) -> Result<TcpStream, String> {

@@ -50,6 +50,7 @@ use crate::config::{
     Config, CONTROL_READ_BYTES, EVENTS_CAPACITY, SHUTDOWN_FLUSH_MS, SHUTDOWN_GRACE_MS,
     SYSLOG_RETRY_MS,
 };
+use crate::log::fifo::UploadFifo;
 use crate::log::status::{Status, Totals};
 use crate::log::syslog;
 use crate::log::xferlog::Xferlog;
@@ -104,6 +105,8 @@ pub struct Server {
     tls_keys: Option<Keys>,
     /// --xferlog, opened by main before privileges drop (reopened at SIGHUP).
     xferlog: Option<Xferlog>,
+    /// --upload-fifo, checked and (with a reader there) opened by main after privileges drop.
+    upload_fifo: Option<UploadFifo>,
     /// Bytes of the transfers that ended, and the start, for SIGUSR1's status line.
     totals: Totals,
     started: Instant,
@@ -206,6 +209,7 @@ impl Server {
             stop_deadline: None,
             tls_keys,
             xferlog: None,
+            upload_fifo: None,
             totals: Totals::default(),
             started: Instant::now(),
             single_session: false,
@@ -224,6 +228,11 @@ impl Server {
     /// Writes a line for every transfer that ends to `xferlog` (--xferlog).
     pub fn set_xferlog(&mut self, xferlog: Xferlog) {
         self.xferlog = Some(xferlog);
+    }
+
+    /// Writes the path of every completed upload to `fifo` (--upload-fifo).
+    pub fn set_upload_fifo(&mut self, fifo: UploadFifo) {
+        self.upload_fifo = Some(fifo);
     }
 
     /// --inetd: serves `stream` (the control connection the launcher left open); `run` returns
@@ -273,6 +282,7 @@ impl Server {
                     self.stop_deadline,
                     syslog::has_backlog()
                         .then(|| Instant::now() + Duration::from_millis(SYSLOG_RETRY_MS)),
+                    self.upload_fifo.as_ref().and_then(UploadFifo::retry_at),
                 ]
                 .into_iter()
                 .flatten()
@@ -329,6 +339,14 @@ impl Server {
             self.pace_turns(now);
             self.resume_accepting(now);
             self.close_pending();
+            // Upload lines waiting for a reader, or for room in its pipe. Like syslog's retry,
+            // this deadline joins the poll timeout directly: the timer table is per connection
+            // (slab key), and the FIFO is none.
+            if let Some(fifo) = &mut self.upload_fifo {
+                if fifo.retry_at().is_some_and(|at| at <= now) {
+                    fifo.flush(now);
+                }
+            }
             // Syslog lines waiting for a full socket go when it has room.
             if syslog::has_backlog() {
                 ::log::logger().flush();
@@ -494,7 +512,8 @@ impl Server {
         }
     }
 
-    /// A transfer ended: its log line, its xferlog line, its bytes in the totals.
+    /// A transfer ended: its log line, its xferlog line, its upload FIFO line, its bytes in the
+    /// totals.
     fn log_transfer(&mut self, record: &TransferRecord) {
         info!("{record}");
         self.totals.add_record(record);
@@ -505,6 +524,9 @@ impl Server {
                 error!("xferlog {}: {e}", xferlog.path().display());
             }
         }
+        if let Some(fifo) = &mut self.upload_fifo {
+            fifo.notify(record, Instant::now());
+        }
     }
 
     /// SIGUSR1: one line with the sessions by state, the transfers running, the bytes moved
@@ -513,6 +535,7 @@ impl Server {
         let mut status = Status {
             totals: self.totals,
             uptime: now.saturating_duration_since(self.started),
+            upload_fifo: self.upload_fifo.as_ref().map(UploadFifo::backlog),
             ..Status::default()
         };
         for (_, conn) in self.conns.iter() {

@@ -1,6 +1,9 @@
 //! The data connection as the session knows it: PASV/EPSV (RFC 959, RFC 2428), PORT/EPRT with
 //! the bounce guard (RFC 2577), the transfer's start and end, ABOR.
 
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+
 use super::*;
 
 impl Session {
@@ -176,6 +179,13 @@ impl Session {
             peer: self.peer.ip(),
             verb: running.verb,
             path: running.path.clone(),
+            disk_path: match (running.direction, self.user_ref()) {
+                (Direction::Upload, Some(user)) => {
+                    let jail_path = OsStr::from_bytes(fs::jail_path(&running.path));
+                    Some(user.account.home.join(jail_path))
+                }
+                _ => None,
+            },
             direction: running.direction,
             ascii: running.ascii,
             bytes: running.bytes,

@@ -9,7 +9,8 @@
 //! commands), `login.rs` (USER, PASS, QUIT), `data.rs` (PASV/EPSV/PORT/EPRT, the transfer
 //! lifecycle, ABOR), `files.rs` (RETR, STOR, STOU and the file commands), `listings.rs` (LIST,
 //! NLST, MLSD, MLST, STAT), `checksum.rs` (HASH, OPTS HASH and the X-verbs, run as tasks of the
-//! loop), `replies.rs` (how replies are queued). This file holds the state and the inputs and
+//! loop), `replies.rs` (how replies are queued), `driver.rs` (how a host carries out the actions:
+//! the loop, the fuzz target and the tests share it). This file holds the state and the inputs and
 //! outputs of the state machine.
 //!
 //! Read first: RFC 959 sections 4 and 5.4 (command-reply sequences), RFC 1123 4.1, RFC 2428
@@ -44,6 +45,7 @@ use crate::transfer::{
 mod checksum;
 mod data;
 mod dispatch;
+pub mod driver;
 mod files;
 mod listings;
 mod login;

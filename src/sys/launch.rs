@@ -79,6 +79,31 @@ pub fn is_socket(fd: RawFd) -> bool {
     )
 }
 
+/// Sends `bytes` on socket `fd` without taking it (a last reply before exit); MSG_NOSIGNAL: a
+/// client already gone is an error, never a SIGPIPE.
+pub fn send_on(fd: RawFd, bytes: &[u8]) -> io::Result<usize> {
+    // SAFETY: `bytes` is valid for its length during the call; a closed or non-socket `fd`
+    // answers with an error, which is returned.
+    let n = unsafe { libc::send(fd, bytes.as_ptr().cast(), bytes.len(), libc::MSG_NOSIGNAL) };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(n as usize)
+}
+
+/// True when descriptors `a` and `b` are the same open file (the same device and inode), as
+/// stderr and the connection are under inetd proper.
+pub fn same_file(a: RawFd, b: RawFd) -> bool {
+    let identity = |fd: RawFd| {
+        // SAFETY: stat is plain data; all-zero is a valid value, and fstat fills it.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        // SAFETY: `st` outlives the call.
+        cvt(unsafe { libc::fstat(fd, &mut st) }).ok()?;
+        Some((st.st_dev, st.st_ino))
+    };
+    matches!((identity(a), identity(b)), (Some(x), Some(y)) if x == y)
+}
+
 /// Takes ownership of inherited descriptor `fd` and makes it close-on-exec (the caller sets it
 /// non-blocking through the std type it wraps it in). The caller must take each descriptor at
 /// most once and must have checked it with `inherited_socket`.

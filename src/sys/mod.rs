@@ -28,7 +28,7 @@ pub mod sandbox;
 mod time;
 
 pub use fs::is_writable;
-pub use launch::{adopt, inherited_socket, is_socket, Inherited};
+pub use launch::{adopt, inherited_socket, is_socket, same_file, send_on, Inherited};
 pub use net::{bind_listener, pipe, sendfile, set_oob_inline, set_pipe_size, splice};
 pub use process::{
     drain_signals, drop_privileges, ephemeral_port_range, fill_random, is_root, lookup_identity,

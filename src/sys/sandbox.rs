@@ -41,6 +41,9 @@ pub struct Policy {
     /// have files created and written in it (after a rotation moved the old file away), and
     /// nothing else.
     pub log_files: Vec<PathBuf>,
+    /// Files opened for writing again by name (the upload FIFO, each time a reader comes
+    /// back): the file itself, write only (a FIFO made anew under that name is not reached).
+    pub write_files: Vec<PathBuf>,
     /// Files removed at exit (the pid file): their directory's remove-file right only.
     pub removed_files: Vec<PathBuf>,
     /// Unix sockets connected again by path (syslog, NOTIFY_SOCKET). Only Landlock ABI 9
@@ -157,6 +160,12 @@ fn landlock(policy: &Policy) -> Result<i32, String> {
     for file in &policy.log_files {
         rules.push((parent(file), AccessFs::MakeReg | AccessFs::WriteFile));
     }
+    rules.extend(
+        policy
+            .write_files
+            .iter()
+            .map(|p| (p.as_path(), AccessFs::WriteFile.into())),
+    );
     for file in &policy.removed_files {
         rules.push((parent(file), AccessFs::RemoveFile.into()));
     }

@@ -4,6 +4,7 @@
 
 use std::fmt;
 use std::net::IpAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::reply;
@@ -31,6 +32,10 @@ pub struct TransferRecord {
     pub verb: &'static str,
     /// The virtual path, as the client sees it (raw bytes: names need not be UTF-8).
     pub path: Box<[u8]>,
+    /// Uploads: where the file is on disk, the user's root joined with `path` (absolute: homes
+    /// are, and main makes --root so). With --atomic-uploads, the target the temporary file
+    /// was renamed to. None for downloads and listings.
+    pub disk_path: Option<PathBuf>,
     pub direction: Direction,
     /// TYPE A (true) or TYPE I.
     pub ascii: bool,
@@ -86,6 +91,7 @@ mod tests {
             peer: "127.0.0.1".parse().unwrap(),
             verb: "STOR",
             path: b"/up\xffbin".to_vec().into(),
+            disk_path: None,
             direction,
             ascii: false,
             bytes,

@@ -74,8 +74,9 @@ use std::time::{Duration, Instant};
 use leanftpd::auth::Users;
 use leanftpd::config::{Config, TlsConfig, TlsRequired, CONTROL_READ_BYTES, TURN_BYTES};
 use leanftpd::fs::Jail;
-use leanftpd::session::{Action, DataEvent, Session, Shared};
-use leanftpd::transfer::{DataStream, Job, Step, Task};
+use leanftpd::session::driver::{self, Host};
+use leanftpd::session::{DataEvent, Session, Shared};
+use leanftpd::transfer::{DataStream, Job, Step, Task, TransferRecord};
 use libfuzzer_sys::fuzz_target;
 
 /// Pumps one `\0P` (and the final drain) may run: small files, but a 1-byte socket is slow.
@@ -588,7 +589,7 @@ impl Driver {
         if tracing() && !new.is_empty() {
             eprintln!("-> {:?}", String::from_utf8_lossy(new));
         }
-        let tolerated = call == "handle_passive_opened" && known("reply-after-close");
+        let tolerated = call == "run_actions" && known("reply-after-close");
         if was_finished && !tolerated {
             assert!(
                 new.is_empty(),
@@ -678,87 +679,10 @@ impl Driver {
         }
     }
 
-    /// net/control.rs run_actions().
+    /// net/control.rs run_actions(): the shared driver, with this fuzz target as its host.
     fn run_actions(&mut self) {
-        while let Some(action) = self.session.poll_action() {
-            match action {
-                Action::OpenPassive => {
-                    self.close_data();
-                    let result = if std::mem::take(&mut self.fail_next_passive) {
-                        Err(io::Error::new(io::ErrorKind::AddrInUse, "no free port"))
-                    } else {
-                        self.data = DataSide::Listening { job: None };
-                        self.next_passive_port = self.next_passive_port.wrapping_add(1);
-                        // The server binds it on the control connection's local address.
-                        Ok(SocketAddr::new(self.local_ip, self.next_passive_port))
-                    };
-                    let finished = self.session.is_finished();
-                    self.session.handle_passive_opened(result, self.now);
-                    self.after_call("handle_passive_opened", finished);
-                }
-                Action::Transfer {
-                    job,
-                    connect_to: Some(_),
-                } => {
-                    self.close_data();
-                    self.data = DataSide::Connecting { job: *job };
-                }
-                Action::Transfer {
-                    job,
-                    connect_to: None,
-                } => match &mut self.data {
-                    DataSide::Listening { job: pending } => *pending = Some(*job),
-                    DataSide::Connected { job: running } => *running = Some(*job),
-                    // The passive listener timed out (or was closed) before the command came.
-                    DataSide::None | DataSide::Connecting { .. } => {
-                        let error = io::Error::new(io::ErrorKind::NotConnected, "no listener");
-                        self.data_event(DataEvent::ConnectFailed(error));
-                    }
-                },
-                Action::CloseData => self.close_data(),
-                Action::RunTask(task) => {
-                    if tracing() {
-                        eprintln!("** RunTask");
-                    }
-                    // net/task.rs start_task(): a new task replaces any earlier one.
-                    self.task = Some(*task);
-                }
-                Action::CancelTask => {
-                    if tracing() {
-                        eprintln!("** CancelTask");
-                    }
-                    self.task = None;
-                }
-                Action::StartTls => self.starting_tls = true,
-                Action::Close => {
-                    if tracing() {
-                        eprintln!("** Close");
-                    }
-                    assert!(
-                        self.session.is_closing(),
-                        "Close from a session not closing"
-                    );
-                    // net/control.rs sends what output it can, then drops the connection.
-                    self.consume(usize::MAX);
-                    self.close_data();
-                    // net/mod.rs close_pending(): the session's task goes with it.
-                    self.task = None;
-                    self.closed = true;
-                    if let Some(_) = self.session.poll_action() {
-                        panic!("an action was queued after Close");
-                    }
-                    return;
-                }
-            }
-        }
-    }
-
-    fn close_data(&mut self) {
-        self.data = DataSide::None;
-        self.stream = MockStream {
-            chunk: self.stream.chunk,
-            ..MockStream::default()
-        };
+        let now = self.now;
+        driver::run_actions(self, now);
     }
 
     fn event(&mut self, kind: u8, arg: u8, payload: Vec<u8>) {
@@ -974,12 +898,13 @@ impl Driver {
             self.pump_to_end();
             self.task_to_end();
             self.service();
-            let running = self.task.is_some() || matches!(
-                self.data,
-                DataSide::Connected { job: Some(_) }
-                    | DataSide::Listening { job: Some(_) }
-                    | DataSide::Connecting { .. }
-            );
+            let running = self.task.is_some()
+                || matches!(
+                    self.data,
+                    DataSide::Connected { job: Some(_) }
+                        | DataSide::Listening { job: Some(_) }
+                        | DataSide::Connecting { .. }
+                );
             if self.unread.is_empty() && !running {
                 break;
             }
@@ -1023,6 +948,106 @@ impl Driver {
             "an action after Close"
         );
         assert_eq!(self.session.poll_timeout(), None, "a deadline after Close");
+    }
+}
+
+/// The loop's side of the Action contract (session/driver.rs), against the mock data side.
+impl Host for Driver {
+    /// Every call the driver makes into the session is checked like the direct ones.
+    fn with_session<R>(&mut self, f: impl FnOnce(&mut Session) -> R) -> Option<R> {
+        let finished = self.session.is_finished();
+        let result = f(&mut self.session);
+        self.after_call("run_actions", finished);
+        Some(result)
+    }
+
+    fn record(&mut self, record: TransferRecord) {
+        self.not_closed("a transfer record");
+        if tracing() {
+            eprintln!("** record {} {} bytes", record.verb, record.bytes);
+        }
+    }
+
+    fn open_passive(&mut self) -> io::Result<SocketAddr> {
+        self.not_closed("OpenPassive");
+        if std::mem::take(&mut self.fail_next_passive) {
+            return Err(io::Error::new(io::ErrorKind::AddrInUse, "no free port"));
+        }
+        self.data = DataSide::Listening { job: None };
+        self.next_passive_port = self.next_passive_port.wrapping_add(1);
+        // The server binds it on the control connection's local address.
+        Ok(SocketAddr::new(self.local_ip, self.next_passive_port))
+    }
+
+    fn connect_data(&mut self, _addr: SocketAddr, job: Job, _now: Instant) {
+        self.not_closed("Transfer");
+        self.data = DataSide::Connecting { job };
+    }
+
+    fn passive_transfer(&mut self, job: Job, _now: Instant) {
+        self.not_closed("Transfer");
+        match &mut self.data {
+            DataSide::Listening { job: pending } => *pending = Some(job),
+            DataSide::Connected { job: running } => *running = Some(job),
+            // The passive listener timed out (or was closed) before the command came.
+            DataSide::None | DataSide::Connecting { .. } => {
+                let error = io::Error::new(io::ErrorKind::NotConnected, "no listener");
+                self.data_event(DataEvent::ConnectFailed(error));
+            }
+        }
+    }
+
+    fn close_data(&mut self) {
+        self.data = DataSide::None;
+        self.stream = MockStream {
+            chunk: self.stream.chunk,
+            ..MockStream::default()
+        };
+    }
+
+    fn run_task(&mut self, task: Task) {
+        self.not_closed("RunTask");
+        if tracing() {
+            eprintln!("** RunTask");
+        }
+        // net/task.rs start_task(): a new task replaces any earlier one.
+        self.task = Some(task);
+    }
+
+    fn cancel_task(&mut self) {
+        self.not_closed("CancelTask");
+        if tracing() {
+            eprintln!("** CancelTask");
+        }
+        self.task = None;
+    }
+
+    fn start_tls(&mut self) {
+        self.not_closed("StartTls");
+        self.starting_tls = true;
+    }
+
+    fn close(&mut self) {
+        self.not_closed("Close");
+        if tracing() {
+            eprintln!("** Close");
+        }
+        assert!(
+            self.session.is_closing(),
+            "Close from a session not closing"
+        );
+        // net/control.rs sends what output it can, then drops the connection.
+        self.consume(usize::MAX);
+        self.close_data();
+        // net/mod.rs close_pending(): the session's task goes with it.
+        self.task = None;
+        self.closed = true;
+    }
+}
+
+impl Driver {
+    fn not_closed(&self, what: &str) {
+        assert!(!self.closed, "{what} was queued after Close");
     }
 }
 
