@@ -1,5 +1,5 @@
-//! Who may log in and what they may do: the users file (`name:hash:home:perms` a line, `#`
-//! comments), SHA-crypt verification ($6$ SHA-512, $5$ SHA-256) through RustCrypto's sha-crypt,
+//! Who may log in and what they may do: the users file (`name:hash:home:perms[:settings]` a
+//! line, `#` comments), each user's own limits (`Settings`), SHA-crypt verification ($6$ SHA-512, $5$ SHA-256) through RustCrypto's sha-crypt,
 //! hashing for `--hash-password`, and the anonymous rules. No sockets, no session state.
 //!
 //! The users file, one account a line:
@@ -8,6 +8,7 @@
 //! # name:hash:home:perms
 //! alice:$6$saltsalt$TVLl...5hVO1:/srv/ftp/alice:rw
 //! bob:$5$saltsalt$0Iya...dS5sA:/srv/ftp/shared:ro
+//! camera:$6$saltsalt$TVLl...5hVO1:/srv/ftp/camera:rw:rate_up=2M,max_sessions=1,umask=027
 //! ```
 //!
 //! - Lines are trimmed, and so is each field; blank lines and lines starting with `#` are
@@ -17,6 +18,12 @@
 //!   line number rather than silently refusing logins.
 //! - `home` is an absolute path to an existing directory; it cannot contain `:`.
 //! - `perms` is `ro` or `rw`.
+//! - An optional fifth field holds the user's own settings, `key=value` separated by commas
+//!   (`Settings`): `rate_down` and `rate_up` (a RATE, as --max-rate-down/-up), `max_sessions`
+//!   (logged-in sessions at once, from any addresses), `umask` (octal, as --umask) and
+//!   `max_upload_size` (a SIZE, as --max-upload-size). Each overrides its global flag for this
+//!   user's sessions; `0` for a rate, a size or `max_sessions` means no limit for this user,
+//!   whatever the flag says. An unknown key, a key given twice or a bad value names its line.
 //! - Names are case-sensitive. `anonymous` and `ftp` (any case) are refused: those names mean
 //!   anonymous login to the session, so such an account could never be reached.
 //!
@@ -27,6 +34,9 @@ use sha_crypt::{Params, PasswordHasher, PasswordVerifier, ShaCrypt};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use crate::config::{self, Config};
+use crate::transfer::pace;
+
 /// What a successful login grants.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Account {
@@ -34,6 +44,113 @@ pub struct Account {
     /// The directory the user sees as "/".
     pub home: PathBuf,
     pub writable: bool,
+    /// The user's own limits (the users file's fifth field); anonymous has none.
+    pub settings: Settings,
+}
+
+/// A user's own limits, from the users file's fifth field. A field is None where the line does
+/// not set it (the global flag applies); for the limits, `Some(None)` is the line's `0`: no
+/// limit for this user, whatever the flag says.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Settings {
+    /// `rate_down`, `rate_up`: bytes a second for each of the user's sessions.
+    pub rate_down: Option<Option<u64>>,
+    pub rate_up: Option<Option<u64>>,
+    /// `max_sessions`: the user's logged-in sessions at once, from any addresses.
+    pub max_sessions: Option<Option<usize>>,
+    /// `umask`: bits cleared from the mode of what the user's uploads and MKD create.
+    pub umask: Option<u32>,
+    /// `max_upload_size`: the largest file one of the user's uploads may leave.
+    pub max_upload_size: Option<Option<u64>>,
+}
+
+/// The limits one session runs under: the user's settings where it has them, else the flags'.
+/// Fixed at login: a SIGHUP that changes the users file applies to sessions that log in later.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub rate_down: Option<u64>,
+    pub rate_up: Option<u64>,
+    pub max_sessions: Option<usize>,
+    pub umask: u32,
+    pub max_upload_size: Option<u64>,
+}
+
+impl Settings {
+    /// These settings over the flags in `config`.
+    pub fn limits(&self, config: &Config) -> Limits {
+        Limits {
+            rate_down: self.rate_down.unwrap_or(config.rates.down),
+            rate_up: self.rate_up.unwrap_or(config.rates.up),
+            max_sessions: self.max_sessions.unwrap_or(config.max_sessions_per_user),
+            umask: self.umask.unwrap_or(config.umask),
+            max_upload_size: self.max_upload_size.unwrap_or(config.max_upload_size),
+        }
+    }
+}
+
+/// The keys of the fifth field, for the error messages.
+const SETTING_KEYS: &str = "rate_down, rate_up, max_sessions, umask or max_upload_size";
+
+/// The fifth field: `key=value` items separated by commas (spaces around each are trimmed).
+fn parse_settings(text: &str) -> Result<Settings, String> {
+    let mut settings = Settings::default();
+    if text.is_empty() {
+        return Ok(settings);
+    }
+    for item in text.split(',').map(str::trim) {
+        let Some((key, value)) = item.split_once('=').map(|(k, v)| (k.trim(), v.trim())) else {
+            return Err(format!(
+                "setting {item:?}: want key=value with key {SETTING_KEYS}"
+            ));
+        };
+        let bad = |reason: String| format!("{key}={reason}");
+        let given_before = match key {
+            "rate_down" => settings
+                .rate_down
+                .replace(limit(value, pace::parse_rate).map_err(bad)?)
+                .is_some(),
+            "rate_up" => settings
+                .rate_up
+                .replace(limit(value, pace::parse_rate).map_err(bad)?)
+                .is_some(),
+            "max_sessions" => settings
+                .max_sessions
+                .replace(limit(value, parse_count).map_err(bad)?)
+                .is_some(),
+            "umask" => settings
+                .umask
+                .replace(config::parse_umask(value).map_err(bad)?)
+                .is_some(),
+            "max_upload_size" => settings
+                .max_upload_size
+                .replace(limit(value, config::parse_size).map_err(bad)?)
+                .is_some(),
+            _ => return Err(format!("unknown setting {key:?} (want {SETTING_KEYS})")),
+        };
+        if given_before {
+            return Err(format!("setting {key} given twice"));
+        }
+    }
+    Ok(settings)
+}
+
+/// A limit's value: its syntax (`parse`), or 0 for no limit.
+fn limit<T>(value: &str, parse: impl Fn(&str) -> Result<T, String>) -> Result<Option<T>, String> {
+    if value == "0" {
+        Ok(None)
+    } else {
+        parse(value)
+            .map(Some)
+            .map_err(|e| format!("{e}, or 0 for no limit"))
+    }
+}
+
+/// `max_sessions`: a whole number from 1 (0 is handled by the caller: no limit).
+fn parse_count(text: &str) -> Result<usize, String> {
+    match text.parse::<u32>() {
+        Ok(n) if n > 0 && text.bytes().all(|b| b.is_ascii_digit()) => Ok(n as usize),
+        _ => Err(format!("{text}: want a whole number of sessions")),
+    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -144,8 +261,10 @@ impl Users {
 /// One non-comment line, already trimmed; `earlier` holds the accounts above it.
 fn parse_line(line: &str, earlier: &[Entry]) -> Result<Entry, String> {
     let fields: Vec<&str> = line.split(':').map(str::trim).collect();
-    let [name, hash, home, perms] = fields[..] else {
-        return Err("expected name:hash:home:perms".to_string());
+    let (name, hash, home, perms, settings) = match fields[..] {
+        [name, hash, home, perms] => (name, hash, home, perms, ""),
+        [name, hash, home, perms, settings] => (name, hash, home, perms, settings),
+        _ => return Err("expected name:hash:home:perms[:settings]".to_string()),
     };
     if name.is_empty() {
         return Err("empty name".to_string());
@@ -173,11 +292,13 @@ fn parse_line(line: &str, earlier: &[Entry]) -> Result<Entry, String> {
     if !home.is_dir() {
         return Err(format!("home {} is not a directory", home.display()));
     }
+    let settings = parse_settings(settings)?;
     Ok(Entry {
         account: Account {
             name: name.into(),
             home,
             writable,
+            settings,
         },
         hash: hash.into(),
     })
@@ -299,7 +420,8 @@ mod tests {
             Account {
                 name: "bob".to_string(),
                 home: PathBuf::from("/"),
-                writable: false
+                writable: false,
+                settings: Settings::default(),
             }
         );
         assert!(users.verify(b"alice", b"secret").unwrap().writable);
@@ -320,8 +442,14 @@ mod tests {
         let good = format!("alice:{SHA512_SECRET}:/tmp:rw");
         let file = concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml");
         let cases = [
-            ("alice:/tmp:rw".to_string(), "expected name:hash:home:perms"),
-            (format!("{good}:extra"), "expected name:hash:home:perms"),
+            (
+                "alice:/tmp:rw".to_string(),
+                "expected name:hash:home:perms[:settings]",
+            ),
+            (
+                format!("{good}:umask=022:extra"),
+                "expected name:hash:home:perms[:settings]",
+            ),
             (format!(":{SHA512_SECRET}:/tmp:rw"), "empty name"),
             (
                 format!("bob:{SHA512_SECRET}:/tmp:RW"),
@@ -510,7 +638,7 @@ mod tests {
         assert_eq!(
             err,
             format!(
-                "users file {}, line 3: expected name:hash:home:perms",
+                "users file {}, line 3: expected name:hash:home:perms[:settings]",
                 path.display()
             )
         );
@@ -523,6 +651,108 @@ mod tests {
             err.starts_with(&format!("users file {}: ", path.display())),
             "{err}"
         );
+    }
+
+    #[test]
+    fn settings_parse_and_override_the_flags() {
+        let text = format!(
+            "alice:{SHA512_SECRET}:/tmp:rw\n\
+             bob:{SHA512_SECRET}:/tmp:rw:\n\
+             carol:{SHA512_SECRET}:/tmp:rw: rate_down=512K , rate_up=2m,max_sessions=3,\
+             umask=027,max_upload_size=10M\n\
+             dave:{SHA512_SECRET}:/tmp:ro:rate_down=0,max_sessions=0,max_upload_size=0,umask=0\n"
+        );
+        let users = users(&text);
+        let settings = |name: &str| users.verify(name.as_bytes(), b"secret").unwrap().settings;
+        assert_eq!(settings("alice"), Settings::default());
+        assert_eq!(settings("bob"), Settings::default());
+        let carol = Settings {
+            rate_down: Some(Some(512 * 1024)),
+            rate_up: Some(Some(2 << 20)),
+            max_sessions: Some(Some(3)),
+            umask: Some(0o027),
+            max_upload_size: Some(Some(10 << 20)),
+        };
+        assert_eq!(settings("carol"), carol);
+        let dave = Settings {
+            rate_down: Some(None),
+            rate_up: None,
+            max_sessions: Some(None),
+            umask: Some(0),
+            max_upload_size: Some(None),
+        };
+        assert_eq!(settings("dave"), dave);
+
+        // Over the flags: a setting wins, 0 lifts the flag's limit, an unset key keeps it.
+        let mut config = Config::anonymous("/tmp");
+        config.rates.down = Some(1 << 20);
+        config.rates.up = Some(1 << 20);
+        config.max_sessions_per_user = Some(2);
+        config.umask = 0o077;
+        config.max_upload_size = Some(1000);
+        let global = Settings::default().limits(&config);
+        assert_eq!(
+            global,
+            Limits {
+                rate_down: Some(1 << 20),
+                rate_up: Some(1 << 20),
+                max_sessions: Some(2),
+                umask: 0o077,
+                max_upload_size: Some(1000),
+            }
+        );
+        assert_eq!(
+            carol.limits(&config),
+            Limits {
+                rate_down: Some(512 * 1024),
+                rate_up: Some(2 << 20),
+                max_sessions: Some(3),
+                umask: 0o027,
+                max_upload_size: Some(10 << 20),
+            }
+        );
+        assert_eq!(
+            dave.limits(&config),
+            Limits {
+                rate_down: None,
+                rate_up: Some(1 << 20),
+                max_sessions: None,
+                umask: 0,
+                max_upload_size: None,
+            }
+        );
+    }
+
+    #[test]
+    fn bad_settings_name_the_line() {
+        let keys = "rate_down, rate_up, max_sessions, umask or max_upload_size";
+        let rate = "want bytes a second, like 512K, 10M or 1G, or 0 for no limit";
+        let cases = [
+            ("speed=1M".to_string(), format!("unknown setting \"speed\" (want {keys})")),
+            ("Rate_Down=1M".to_string(), format!("unknown setting \"Rate_Down\" (want {keys})")),
+            ("rate_down".to_string(), format!("setting \"rate_down\": want key=value with key {keys}")),
+            ("umask=022,,rate_up=1M".to_string(), format!("setting \"\": want key=value with key {keys}")),
+            ("rate_down=1M,".to_string(), format!("setting \"\": want key=value with key {keys}")),
+            ("rate_down=fast".to_string(), format!("rate_down=fast: {rate}")),
+            ("rate_up=1.5M".to_string(), format!("rate_up=1.5M: {rate}")),
+            ("rate_up=".to_string(), format!("rate_up=: {rate}")),
+            ("max_sessions=-1".to_string(), "max_sessions=-1: want a whole number of sessions, or 0 for no limit".to_string()),
+            ("max_sessions=two".to_string(), "max_sessions=two: want a whole number of sessions, or 0 for no limit".to_string()),
+            ("umask=8".to_string(), "umask=8: want octal from 000 to 777".to_string()),
+            ("umask=1000".to_string(), "umask=1000: want octal from 000 to 777".to_string()),
+            ("max_upload_size=10T".to_string(), "max_upload_size=10T: want a positive size like 1000, 512K, 10M or 4G, or 0 for no limit".to_string()),
+            ("umask=022,umask=077".to_string(), "setting umask given twice".to_string()),
+        ];
+        for (bad, reason) in cases {
+            let text = format!(
+                "# users\nalice:{SHA512_SECRET}:/tmp:rw\nbob:{SHA512_SECRET}:/tmp:rw:{bad}\n"
+            );
+            assert_eq!(
+                error(&text),
+                format!("users file users.txt, line 3: {reason}"),
+                "for {bad:?}"
+            );
+        }
     }
 
     #[test]

@@ -34,6 +34,9 @@ pub const ASCII_READ_BYTES: usize = 8192;
 /// 256 KiB 2493 MiB/s, 512 KiB 2960, 1 MiB 1580 (bimodal: 1 MiB folios often land on memory the
 /// VM's host had reclaimed, and the copy into them crawls), vsftpd 1456.
 pub const UPLOAD_PIPE_BYTES: usize = 512 * 1024;
+/// --port-20: the port active data connections come from, RFC 959's L-1 for a control port of
+/// 21 (vsftpd's connect_from_port_20), which some client-side firewalls expect.
+pub const ACTIVE_DATA_PORT: u16 = 20;
 /// Listen backlog: a short one drops SYNs under a burst of connects (vsftpd's 32 shows in its p99).
 pub const LISTEN_BACKLOG: i32 = 1024;
 /// Entries a STAT with a path lists over the control connection before it says it stopped.
@@ -118,16 +121,25 @@ pub struct Config {
     pub login_timeout: Duration,
     /// FTPS (RFC 4217): None when no certificate was given.
     pub tls: Option<TlsConfig>,
-    /// --umask: bits cleared from the mode of every file and directory an upload or MKD creates.
+    /// --umask: bits cleared from the mode of every file and directory an upload or MKD creates
+    /// (a user's `umask` setting overrides it for that user's sessions).
     pub umask: u32,
     /// --max-upload-size: the largest file a STOR, STOU or APPE may leave (APPE and REST
-    /// count what the file holds already); None: no limit.
+    /// count what the file holds already); None: no limit. A user's `max_upload_size`
+    /// overrides it, as `rate_down`/`rate_up` override `rates.down`/`rates.up`.
     pub max_upload_size: Option<u64>,
     /// --atomic-uploads: STOR and STOU write a hidden temporary file, renamed over the target
     /// at 226 and removed otherwise (APPE and REST > 0 write in place).
     pub atomic_uploads: bool,
     /// --max-rate-*: bytes a second, None for no limit.
     pub rates: Rates,
+    /// --port-20: PORT/EPRT data connections come from port 20 (ACTIVE_DATA_PORT) of the
+    /// control connection's local address. main.rs clears it at start, with a warning, when
+    /// the process cannot bind that port (not root, no CAP_NET_BIND_SERVICE).
+    pub port_20: bool,
+    /// --max-sessions-per-user: logged-in sessions one users-file account may hold at once,
+    /// from any addresses (a user's `max_sessions` overrides it); None: no limit.
+    pub max_sessions_per_user: Option<usize>,
     /// --upload-fifo: the FIFO that gets one line per completed upload (log/fifo.rs). It is
     /// opened again by name whenever its reader has gone, so a sandbox must leave it openable
     /// for writing.
@@ -212,7 +224,39 @@ impl Config {
             umask: DEFAULT_UMASK,
             max_upload_size: None,
             atomic_uploads: false,
+            port_20: false,
+            max_sessions_per_user: None,
             upload_fifo: None,
         }
+    }
+}
+
+/// --umask and a user's `umask=`: octal, as umask(1) and vsftpd's local_umask read it (a
+/// leading 0 is optional). The error starts with `text`; the caller names the flag or key.
+pub fn parse_umask(text: &str) -> Result<u32, String> {
+    match u32::from_str_radix(text, 8) {
+        Ok(mask) if mask <= 0o777 => Ok(mask),
+        _ => Err(format!("{text}: want octal from 000 to 777")),
+    }
+}
+
+/// --max-upload-size and a user's `max_upload_size=`: bytes with an optional K, M or G (base
+/// 1024, either case), as curl's --limit-rate and Pure-FTPd read them: `512K`, `10M`, `4G`,
+/// `1000`. The error starts with `text`; the caller names the flag or key.
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let bad = || format!("{text}: want a positive size like 1000, 512K, 10M or 4G");
+    let (digits, shift) = match text.as_bytes().last() {
+        Some(b'k' | b'K') => (&text[..text.len() - 1], 10),
+        Some(b'm' | b'M') => (&text[..text.len() - 1], 20),
+        Some(b'g' | b'G') => (&text[..text.len() - 1], 30),
+        _ => (text, 0),
+    };
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad());
+    }
+    let n: u64 = digits.parse().map_err(|_| bad())?;
+    match n.checked_mul(1 << shift) {
+        Some(size) if size > 0 => Ok(size),
+        _ => Err(bad()),
     }
 }

@@ -2,6 +2,8 @@
 //! start-up checks, and exit codes. Every start-up error is one line on stderr and exit status 2,
 //! before anyone is served.
 
+#![deny(unsafe_code)]
+
 use std::io::{self, BufRead, Write};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -59,7 +61,8 @@ fn options() -> Options {
     opts.optopt(
         "U",
         "users",
-        "users file, one \"name:hash:home:perms\" a line (hash from --hash-password)",
+        "users file, one \"name:hash:home:perms[:settings]\" a line (hash from \
+         --hash-password; settings: rate_down, rate_up, max_sessions, umask, max_upload_size)",
         "FILE",
     );
     opts.optopt(
@@ -74,6 +77,11 @@ fn options() -> Options {
         "IPv4 address announced in PASV replies (NAT)",
         "IP",
     );
+    opts.optflag(
+        "",
+        "port-20",
+        "PORT/EPRT data connections come from port 20 (needs CAP_NET_BIND_SERVICE, kept across --run-as)",
+    );
     opts.optopt(
         "",
         "max-clients",
@@ -87,6 +95,13 @@ fn options() -> Options {
             "sessions at once from one IP address (default {})",
             config::DEFAULT_MAX_PER_IP
         ),
+        "N",
+    );
+    opts.optopt(
+        "",
+        "max-sessions-per-user",
+        "logged-in sessions at once of one users-file user, from any address; a user's \
+         max_sessions overrides it (default and 0: no limit)",
         "N",
     );
     opts.optopt(
@@ -301,10 +316,13 @@ fn run(inetd_logging: &mut bool) -> Result<(), String> {
     *inetd_logging = inetd;
     let config = parse_config(&matches)?;
     let sandbox_roots = parse_sandbox_roots(&matches)?;
-    // The session passes modes with --umask already applied; the process umask is the same
-    // mask, so the kernel's masking cannot take more away (and the pid file follows it too).
-    sys::set_umask(config.umask);
-    let shared = load_shared(config)?;
+    // Every file and directory the server creates gets its mode explicitly: uploads and MKD
+    // 0666/0777 less the user's umask or --umask, the xferlog 0640, the pid file 0666 less
+    // --umask. The process umask is 0, so the kernel takes nothing more away: one process
+    // serves users with different masks, and none is set per session.
+    sys::set_umask(0);
+    let pid_file_mode = 0o666 & !config.umask;
+    let mut shared = load_shared(config)?;
     let run_as = matches
         .opt_str("run-as")
         .map(|spec| sys::lookup_identity(&spec).map_err(|e| format!("--run-as {spec}: {e}")))
@@ -333,7 +351,7 @@ fn run(inetd_logging: &mut bool) -> Result<(), String> {
     // The pid file goes where init scripts want it (/run), which needs root: before the drop.
     let pid_file = matches.opt_str("pid-file").map(PathBuf::from);
     if let Some(path) = &pid_file {
-        std::fs::write(path, format!("{}\n", std::process::id()))
+        write_pid_file(path, pid_file_mode)
             .map_err(|e| format!("--pid-file {}: {e}", path.display()))?;
     }
     let addrs = listeners
@@ -341,8 +359,11 @@ fn run(inetd_logging: &mut bool) -> Result<(), String> {
         .map(|listener| listener.local_addr())
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| format!("cannot read the listening address: {e}"))?;
+    let port_20 = shared.config.port_20;
+    let mut port_20_lost = None;
     if let Some((uid, gid)) = run_as {
-        sys::drop_privileges(uid, gid).map_err(|e| format!("--run-as: {e}"))?;
+        let kept = sys::drop_privileges(uid, gid, port_20).map_err(|e| format!("--run-as: {e}"))?;
+        port_20_lost = kept.err();
     }
     // After the drop: the FIFO is opened again by name whenever its reader has gone, as the
     // user the server runs as, so that user must be able to open it now.
@@ -353,6 +374,16 @@ fn run(inetd_logging: &mut bool) -> Result<(), String> {
         .map(UploadFifo::open)
         .transpose()?;
     log_start(&shared, run_as);
+    if port_20 && (port_20_lost.is_some() || !sys::may_bind_port(config::ACTIVE_DATA_PORT)) {
+        let why = match port_20_lost {
+            Some(e) => format!("CAP_NET_BIND_SERVICE could not be kept across --run-as: {e}"),
+            None => "the process lacks CAP_NET_BIND_SERVICE, which root has".into(),
+        };
+        warn!(
+            "--port-20: port 20 cannot be used ({why}); active data connections come from any port"
+        );
+        shared.config.port_20 = false;
+    }
     raise_descriptor_limit(shared.config.max_clients);
     // The signal handlers are in place before "listening on": a client (or a test) that sees
     // it may send SIGTERM at once.
@@ -398,6 +429,18 @@ fn run(inetd_logging: &mut bool) -> Result<(), String> {
     result?;
     info!("stopped");
     Ok(())
+}
+
+/// The process id and a newline; a new file gets `mode`.
+fn write_pid_file(path: &std::path::Path, mode: u32) -> io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(mode)
+        .open(path)?;
+    writeln!(file, "{}", std::process::id())
 }
 
 /// Raises the soft descriptor limit to what --max-clients needs (a box's default of 1,024 holds
@@ -583,13 +626,13 @@ fn init_logger(matches: &Matches) -> Result<Option<PathBuf>, String> {
         .then(|| matches.opt_str("syslog"));
     // --inetd: stderr may be the client's connection itself (inetd, xinetd), so the log goes
     // to syslog, and never to stderr even when syslog is missing.
-    let stderr_unsafe = matches.opt_present("inetd");
-    let target = leanftpd::log::target(syslog, facility, stderr_unsafe);
+    let stderr_may_be_client = matches.opt_present("inetd");
+    let target = leanftpd::log::target(syslog, facility, stderr_may_be_client);
     let socket = match &target {
         leanftpd::log::Target::Syslog { socket, .. } => Some(socket.clone()),
         _ => None,
     };
-    leanftpd::log::init(target, level, stderr_unsafe)?;
+    leanftpd::log::init(target, level, stderr_may_be_client)?;
     Ok(socket)
 }
 
@@ -628,6 +671,7 @@ fn parse_config(matches: &Matches) -> Result<Config, String> {
             .transpose()?,
         max_clients: number(matches, "max-clients", config::DEFAULT_MAX_CLIENTS as u64)? as usize,
         max_per_ip: number(matches, "max-per-ip", config::DEFAULT_MAX_PER_IP as u64)? as usize,
+        max_sessions_per_user: max_sessions_per_user(matches)?,
         idle_timeout: Duration::from_secs(number(
             matches,
             "idle-timeout",
@@ -652,14 +696,31 @@ fn parse_config(matches: &Matches) -> Result<Config, String> {
         },
         umask: matches
             .opt_str("umask")
-            .map_or(Ok(config::DEFAULT_UMASK), |text| parse_umask(&text))?,
+            .map_or(Ok(config::DEFAULT_UMASK), |text| {
+                config::parse_umask(&text).map_err(|e| format!("--umask {e}"))
+            })?,
         atomic_uploads: matches.opt_present("atomic-uploads"),
         max_upload_size: matches
             .opt_str("max-upload-size")
-            .map(|text| parse_size(&text, "max-upload-size"))
+            .map(|text| config::parse_size(&text).map_err(|e| format!("--max-upload-size {e}")))
             .transpose()?,
+        port_20: matches.opt_present("port-20"),
         upload_fifo: matches.opt_str("upload-fifo").map(PathBuf::from),
     })
+}
+
+/// --max-sessions-per-user: a whole number; 0 (or no flag) is no limit.
+fn max_sessions_per_user(matches: &Matches) -> Result<Option<usize>, String> {
+    let Some(text) = matches.opt_str("max-sessions-per-user") else {
+        return Ok(None);
+    };
+    match text.parse::<u32>() {
+        Ok(n) if text.bytes().all(|b| b.is_ascii_digit()) => Ok((n > 0).then_some(n as usize)),
+        _ => Err(format!(
+            "--max-sessions-per-user {text}: want a whole number from 0 (no limit) to {}",
+            u32::MAX
+        )),
+    }
 }
 
 /// --root made absolute (lexically: symlinks stay), so that the on-disk path of an upload
@@ -743,34 +804,6 @@ fn number(matches: &Matches, name: &str, default: u64) -> Result<u64, String> {
                 u32::MAX
             )),
         },
-    }
-}
-
-/// --umask: octal, as umask(1) and vsftpd's local_umask read it (a leading 0 is optional).
-fn parse_umask(text: &str) -> Result<u32, String> {
-    match u32::from_str_radix(text, 8) {
-        Ok(mask) if mask <= 0o777 => Ok(mask),
-        _ => Err(format!("--umask {text}: want octal from 000 to 777")),
-    }
-}
-
-/// A size in bytes with an optional K, M or G (base 1024, either case), as curl's
-/// --limit-rate and Pure-FTPd read them: `512K`, `10M`, `4G`, `1000`.
-fn parse_size(text: &str, flag: &str) -> Result<u64, String> {
-    let bad = || format!("--{flag} {text}: want a positive size like 1000, 512K, 10M or 4G");
-    let (digits, shift) = match text.as_bytes().last() {
-        Some(b'k' | b'K') => (&text[..text.len() - 1], 10),
-        Some(b'm' | b'M') => (&text[..text.len() - 1], 20),
-        Some(b'g' | b'G') => (&text[..text.len() - 1], 30),
-        _ => (text, 0),
-    };
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(bad());
-    }
-    let n: u64 = digits.parse().map_err(|_| bad())?;
-    match n.checked_mul(1 << shift) {
-        Some(size) if size > 0 => Ok(size),
-        _ => Err(bad()),
     }
 }
 

@@ -17,54 +17,10 @@ mod common;
 
 use common::*;
 use std::io::Write;
-use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
 const MIB: u64 = 1 << 20;
-
-/// What one curl said: bytes moved, and the seconds from the transfer command to its end.
-#[derive(Debug)]
-struct Run {
-    bytes: u64,
-    secs: f64,
-}
-
-fn curl(addr: std::net::SocketAddr, upload: Option<&std::path::Path>, name: &str) -> Child {
-    let url = format!("ftp://{addr}/{name}");
-    let mut cmd = Command::new("curl");
-    cmd.args(["-s", "-S", "--max-time", "60"]);
-    match upload {
-        Some(file) => {
-            cmd.arg("-T").arg(file);
-            cmd.args(["-w", "%{size_upload} %{time_pretransfer} %{time_total}"]);
-        }
-        None => {
-            cmd.args(["-o", "/dev/null"]);
-            cmd.args(["-w", "%{size_download} %{time_pretransfer} %{time_total}"]);
-        }
-    }
-    cmd.arg(url)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start curl")
-}
-
-fn finish(child: Child) -> Run {
-    let out = child.wait_with_output().expect("curl ran");
-    let text = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(
-        out.status.success(),
-        "curl: {text} {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let f: Vec<f64> = text.split(' ').map(|v| v.parse().unwrap()).collect();
-    Run {
-        bytes: f[0] as u64,
-        secs: f[2] - f[1],
-    }
-}
 
 /// Starts a server with `flags` and a `each`-byte file in its root.
 fn server(flags: &[&str], each: u64) -> Server {
@@ -79,11 +35,8 @@ fn server(flags: &[&str], each: u64) -> Server {
 fn one_curl(flags: &[&str], upload: bool, each: u64) -> Run {
     let s = server(flags, each);
     let name = if upload { "up" } else { "file" };
-    let run = finish(curl(
-        s.addr(),
-        upload.then(|| s.path("file")).as_deref(),
-        name,
-    ));
+    let url = format!("ftp://{}/{name}", s.addr());
+    let run = curl_finish(curl_timed(&url, upload.then(|| s.path("file")).as_deref()));
     assert_eq!(run.bytes, each);
     assert_eq!(std::fs::metadata(s.path(name)).unwrap().len(), each);
     run
@@ -153,19 +106,6 @@ fn many(flags: &[&str], upload: bool, clients: usize, each: u64) -> (Vec<Run>, f
 
 fn mibps(bytes: u64, secs: f64) -> f64 {
     bytes as f64 / secs / MIB as f64
-}
-
-#[track_caller]
-fn within(what: &str, got: f64, want: f64, tolerance: f64) {
-    let off = (got - want).abs() / want;
-    eprintln!(
-        "{what}: {got:.3} MiB/s, want {want:.3} ({:+.1}%)",
-        (got / want - 1.0) * 100.0
-    );
-    assert!(
-        off <= tolerance,
-        "{what}: {got:.3} MiB/s, want {want:.3} within {tolerance}"
-    );
 }
 
 /// One client at 2M/s for 10 s each way, and 20 clients under a total of 4M/s each way (200K/s,

@@ -11,18 +11,9 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{hash_password, is_root, Server, TempDir, BIN};
+use common::{hash_password, require_root, Server, TempDir, BIN};
 
 const NOBODY_UID: &str = "65534";
-
-fn require_root(what: &str) {
-    assert!(
-        is_root(),
-        "{what} must run as root (the CI runs the suite as root); this process is uid {}",
-        // SAFETY: geteuid has no preconditions.
-        unsafe { libc::geteuid() }
-    );
-}
 
 /// `--run-as nobody` started as root: after start the process's real, effective, saved and
 /// file-system uids and gids are nobody's, no supplementary group is root's, no capability is

@@ -330,6 +330,28 @@ mod ftps {
         }
     }
 
+    /// AUTH TLS after a login makes the user log in again (RFC 2228 3): the session counts
+    /// once against --max-sessions-per-user, not once per login, and a second session is
+    /// still refused.
+    #[test]
+    fn a_login_again_after_auth_tls_counts_its_session_once() {
+        let cert = Cert::ec();
+        let u = users("alice", "alice-pw");
+        let file = u.file_arg();
+        let s = server(&cert, &["--users", &file, "--max-sessions-per-user", "1"]);
+        let mut py = Ftps::new();
+        py.connect("c", s.addr());
+        py.reply("c").expect(220);
+        py.login("c", "alice", "alice-pw");
+        py.expect("c", "AUTH TLS", 234);
+        py.tls("c", None, Version::Any);
+        py.login("c", "alice", "alice-pw");
+        let mut other = s.connect();
+        other.expect("USER alice", 331);
+        other.expect("PASS alice-pw", 421);
+        py.expect("c", "PWD", 257);
+    }
+
     /// Every reply code of AUTH, PBSZ, PROT and CCC, in the order a session meets them.
     #[test]
     fn auth_pbsz_prot_and_ccc_reply_codes() {

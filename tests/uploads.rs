@@ -38,8 +38,8 @@ fn umask_sets_the_mode_of_created_files_and_directories() {
     assert_eq!(mode_of(&s.path("dir")) & 0o7777, 0o750);
     c.expect("SITE CHMOD 666 up.bin", 200);
     assert_eq!(mode_of(&s.path("up.bin")) & 0o7777, 0o666);
-    // A mask that takes away less than the usual 022 is honoured too (the process umask
-    // follows --umask).
+    // A mask that takes away less than the usual 022 is honoured too (the process umask is
+    // 0: the modes are given to each create call).
     let s = Server::start(&["-a", "-w", "--umask", "0"]);
     let mut c = s.anonymous();
     c.stor(Mode::Epsv, "open.bin", b"o");

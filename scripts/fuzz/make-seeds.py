@@ -87,6 +87,13 @@ SESSION = {
     "alice-and-bad-logins": b"\x02"
     + b"PWD\r\nPASS x\r\nUSER bob\r\nPASS nope\r\nUSER alice\r\nPASS secret\r\nUSER alice\r\n"
     + b"PWD\r\nCWD ..\r\nCWD /deeper\r\nSIZE notes.txt\r\nSTAT .\r\nHELP\r\nCLNT x\r\n",
+    # bit 7 of byte 0: the loop refuses alice's login (she is at her session limit): 421.
+    "user-over-limit": b"\x80"
+    + b"USER alice\r\nPASS secret\r\nPWD\r\nQUIT\r\n",
+    # Commands pipelined behind a users-file PASS wait for the loop's admission, then run.
+    "user-admitted-pipelined": b"\x00"
+    + b"USER alice\r\nPASS secret\r\nPWD\r\nTYPE I\r\nEPSV\r\nSTOR up\r\n"
+    + CONNECT + upload(b"abc") + EOF_ + PUMP_ALL + b"SIZE up\r\nMKD d\r\n",
     "read-only": b"\x04" + LOGIN
     + b"STOR x\r\nDELE hello.txt\r\nRETR ../../etc/passwd\r\nRETR link-abs/secret.txt\r\n"
     + b"CWD link-abs\r\nSIZE link-out\r\nMODE B\r\nSTRU R\r\nTYPE E\r\nALLO 10\r\nACCT x\r\n"

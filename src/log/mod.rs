@@ -37,12 +37,16 @@ pub enum Target {
 }
 
 /// The target for the flags given: `syslog` is `--syslog` (None when absent, Some(None) when given
-/// without a socket). `stderr_unsafe` is true when the launch mode (--inetd, socket activation)
+/// without a socket). `stderr_may_be_client` is true when the launch mode (--inetd, socket activation)
 /// may have put the client's socket on stderr: then syslog is the default.
-pub fn target(syslog: Option<Option<String>>, facility: Facility, stderr_unsafe: bool) -> Target {
+pub fn target(
+    syslog: Option<Option<String>>,
+    facility: Facility,
+    stderr_may_be_client: bool,
+) -> Target {
     let socket = match syslog {
         Some(socket) => socket,
-        None if stderr_unsafe => None,
+        None if stderr_may_be_client => None,
         None => return Target::Stderr,
     };
     Target::Syslog {
@@ -52,9 +56,9 @@ pub fn target(syslog: Option<Option<String>>, facility: Facility, stderr_unsafe:
 }
 
 /// Installs the logger for `target`. A syslog socket that cannot be opened is one line on stderr
-/// and logging carries on there, unless `stderr_unsafe`: then syslog keeps trying (lines are
+/// and logging carries on there, unless `stderr_may_be_client`: then syslog keeps trying (lines are
 /// dropped and counted meanwhile) and nothing is written to stderr.
-pub fn init(target: Target, level: LevelFilter, stderr_unsafe: bool) -> Result<(), String> {
+pub fn init(target: Target, level: LevelFilter, stderr_may_be_client: bool) -> Result<(), String> {
     let failed = |e: ::log::SetLoggerError| format!("cannot start logging: {e}");
     match target {
         Target::Stderr => stderr(level).map_err(failed),
@@ -62,7 +66,7 @@ pub fn init(target: Target, level: LevelFilter, stderr_unsafe: bool) -> Result<(
             let writer = syslog::Writer::connect(socket.clone(), facility, std::process::id());
             let writer = match writer {
                 Ok(writer) => writer,
-                Err(e) if !stderr_unsafe => {
+                Err(e) if !stderr_may_be_client => {
                     eprintln!(
                         "leanftpd: --syslog {}: {e}; logging to stderr instead",
                         socket.display()

@@ -15,10 +15,11 @@ use super::pace::PerDirection;
 use super::stream::Stream;
 use super::tls::SessionKeys;
 use super::{is_out_of_resources, Conn, Server};
+use crate::auth::Limits;
 use crate::config::{ACCEPT_PAUSE_MS, CONTROL_READS_PER_TURN};
 use crate::reply;
 use crate::session::driver::{self, Host};
-use crate::session::Session;
+use crate::session::{Admission, Session};
 use crate::sys;
 use crate::transfer::pace::Bucket;
 use crate::transfer::{Job, Task, TransferRecord};
@@ -40,8 +41,10 @@ pub(super) struct Control {
     pub(super) poisoned: bool,
     /// FTPS: this session's TLS configurations, from its AUTH (or implicit TLS listener) on.
     pub(super) tls: Option<SessionKeys>,
-    /// --max-rate-down/-up: this session's buckets.
+    /// --max-rate-down/-up, or the user's rate_down/rate_up once logged in: its buckets.
     pub(super) rates: PerDirection<Bucket>,
+    /// The users-file account this session is counted against (`admit_user`), once logged in.
+    pub(super) user: Option<Box<str>>,
     /// AUTH TLS was accepted: the TLS layer goes on once its 234 is out; nothing is read before.
     start_tls: bool,
 }
@@ -158,6 +161,7 @@ impl Server {
             poisoned: false,
             tls,
             rates: PerDirection::session(&self.shared.config.rates, now),
+            user: None,
             start_tls: false,
         })));
         self.sessions += 1;
@@ -359,6 +363,15 @@ impl Host for SessionHost<'_> {
         if let Some(control) = self.server.control(self.key) {
             control.start_tls = true;
         }
+    }
+
+    fn admit_user(&mut self, name: Box<str>, limits: Limits, now: Instant) -> Admission {
+        let admission = self.server.admit_user(self.key, name, limits.max_sessions);
+        if let (Admission::Admitted, Some(control)) = (admission, self.server.control(self.key)) {
+            // The user's rates (or the flags') from this login on.
+            control.rates = PerDirection::buckets(limits.rate_down, limits.rate_up, now);
+        }
+        admission
     }
 
     // flush() closes the connection after sending what it can.

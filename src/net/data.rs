@@ -1,5 +1,6 @@
-//! Data connections: passive listeners (PASV/EPSV), non-blocking connects (PORT/EPRT), and the
-//! data connection itself, whose explicit state says what it waits for:
+//! Data connections: passive listeners (PASV/EPSV), non-blocking connects (PORT/EPRT, from
+//! port 20 with --port-20), and the data connection itself, whose explicit state says what it
+//! waits for:
 //!
 //! `Connecting` (PORT/EPRT) -> `Handshaking` (TLS; passes at once for plain) -> `Ready` (no
 //! transfer yet: the client connected before its RETR/STOR/LIST) or `Transferring` -> `Closing`
@@ -17,6 +18,7 @@ use mio::{Interest, Token};
 
 use super::stream::{Shutdown, Stream};
 use super::{is_out_of_resources, Conn, Server};
+use crate::config::ACTIVE_DATA_PORT;
 use crate::session::DataEvent;
 use crate::sys;
 use crate::transfer::{Job, Step, TransferError};
@@ -199,7 +201,7 @@ impl Server {
 
     /// PORT/EPRT: a non-blocking connect; `service_data` completes it when the socket is writable.
     pub(super) fn connect_data(&mut self, owner: usize, addr: SocketAddr, job: Job, now: Instant) {
-        let result = TcpStream::connect(addr).and_then(|stream| {
+        let result = self.active_socket(owner, addr).and_then(|stream| {
             self.insert_data(owner, stream, Some(job), DataState::Connecting)
                 .ok_or_else(|| io::Error::other("cannot register the data connection"))
         });
@@ -216,6 +218,36 @@ impl Server {
                 });
             }
         }
+    }
+
+    /// PORT/EPRT's connecting socket: with --port-20 from port 20 of the control connection's
+    /// local address; from a port the kernel picks otherwise, and also when port 20 is refused
+    /// for this one connection (a listener holds it, the same client port is still in
+    /// TIME_WAIT): the transfer matters more than its source port.
+    fn active_socket(&mut self, owner: usize, addr: SocketAddr) -> io::Result<TcpStream> {
+        if !self.shared.config.port_20 {
+            return TcpStream::connect(addr);
+        }
+        let Some(control) = self.control(owner) else {
+            return Err(io::ErrorKind::NotConnected.into());
+        };
+        let local = match control.stream.local_addr()? {
+            // A dual-stack listener (one inherited from systemd) names IPv4 clients this way.
+            SocketAddr::V6(v6) if v6.ip().to_ipv4_mapped().is_some() => {
+                SocketAddr::new(v6.ip().to_canonical(), ACTIVE_DATA_PORT)
+            }
+            mut local => {
+                local.set_port(ACTIVE_DATA_PORT);
+                local
+            }
+        };
+        if local.is_ipv4() == addr.is_ipv4() {
+            match sys::connect_from(local, addr) {
+                Ok(stream) => return Ok(stream),
+                Err(e) => debug!("[#{owner}] cannot connect from {local}: {e}; from any port"),
+            }
+        }
+        TcpStream::connect(addr)
     }
 
     pub(super) fn start_passive_transfer(&mut self, owner: usize, job: Job, now: Instant) {

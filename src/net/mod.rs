@@ -55,7 +55,7 @@ use crate::log::status::{Status, Totals};
 use crate::log::syslog;
 use crate::log::xferlog::Xferlog;
 use crate::reply;
-use crate::session::{Session, Shared};
+use crate::session::{Admission, Session, Shared};
 use crate::sys;
 use crate::transfer::pace::Pool;
 use crate::transfer::TransferRecord;
@@ -89,6 +89,8 @@ pub struct Server {
     to_close: Vec<usize>,
     sessions: usize,
     sessions_per_ip: HashMap<IpAddr, usize>,
+    /// Logged-in sessions of each users-file account, from any address (`admit_user`).
+    sessions_per_user: HashMap<Box<str>, usize>,
     /// Ports for passive listeners: --pasv-ports, or the kernel's ephemeral range.
     passive_ports: (u16, u16),
     /// Out of descriptors: accepting waits until then, and these listeners are retried.
@@ -201,6 +203,7 @@ impl Server {
             to_close: Vec::new(),
             sessions: 0,
             sessions_per_ip: HashMap::new(),
+            sessions_per_user: HashMap::new(),
             passive_ports,
             accept_paused_until: None,
             paused_listeners: Vec::new(),
@@ -440,7 +443,39 @@ impl Server {
                         self.sessions_per_ip.remove(&control.peer_ip);
                     }
                 }
+                if let Some(name) = &control.user {
+                    self.release_user(name);
+                }
                 info!("[#{key}] closed");
+            }
+        }
+    }
+
+    /// `Action::AdmitUser`: may users-file account `name` have one more logged-in session?
+    /// `limit` is its max_sessions, or --max-sessions-per-user. The one place where a user's
+    /// sessions are counted: in the loop, beside the sessions per address, and given back in
+    /// `close_pending`, outside any guarded call (a panic cannot skip it).
+    fn admit_user(&mut self, key: usize, name: Box<str>, limit: Option<usize>) -> Admission {
+        // A session that logs in again (AUTH TLS after a login) gives back what it held.
+        if let Some(held) = self.control(key).and_then(|control| control.user.take()) {
+            self.release_user(&held);
+        }
+        let count = self.sessions_per_user.get(&name).copied().unwrap_or(0);
+        if let Some(limit) = limit.filter(|&limit| count >= limit) {
+            return Admission::TooMany { limit };
+        }
+        if let Some(control) = self.control(key) {
+            control.user = Some(name.clone());
+            *self.sessions_per_user.entry(name).or_insert(0) += 1;
+        }
+        Admission::Admitted
+    }
+
+    fn release_user(&mut self, name: &str) {
+        if let Some(count) = self.sessions_per_user.get_mut(name) {
+            *count -= 1;
+            if *count == 0 {
+                self.sessions_per_user.remove(name);
             }
         }
     }

@@ -32,11 +32,16 @@ impl<T> PerDirection<T> {
 }
 
 impl PerDirection<Bucket> {
-    /// A session's buckets, full at its start.
+    /// A session's buckets, full at its start: the flags' rates (--max-rate-down/-up).
     pub(super) fn session(rates: &Rates, now: Instant) -> Self {
+        PerDirection::buckets(rates.down, rates.up, now)
+    }
+
+    /// Full buckets for these rates (a user's rate_down/rate_up from its login on).
+    pub(super) fn buckets(down: Option<u64>, up: Option<u64>, now: Instant) -> Self {
         PerDirection {
-            down: rates.down.map(|rate| Bucket::new(rate, now)),
-            up: rates.up.map(|rate| Bucket::new(rate, now)),
+            down: down.map(|rate| Bucket::new(rate, now)),
+            up: up.map(|rate| Bucket::new(rate, now)),
         }
     }
 }

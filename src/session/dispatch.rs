@@ -13,6 +13,7 @@ impl Session {
         let mut framer = std::mem::take(&mut self.framer);
         while self.lifecycle == Lifecycle::Open
             && self.login_delay.is_none()
+            && !matches!(self.login, Login::Admitting(_))
             && self.stat_listing.is_none()
             && self.output.len() < MAX_OUTPUT_BACKLOG_BYTES
         {

@@ -7,7 +7,8 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use super::{Action, Session};
+use super::{Action, Admission, Session};
+use crate::auth::Limits;
 use crate::transfer::{Job, Task, TransferRecord};
 
 /// The server side of one session: its sockets, its task, its logs.
@@ -34,6 +35,11 @@ pub trait Host {
     /// Once the pending output (the 234) is sent, puts TLS on the control connection and calls
     /// `Session::handle_tls_started`; reads nothing before.
     fn start_tls(&mut self);
+    /// A users-file login whose password was right: counts the account's sessions (across
+    /// addresses) and says whether it may have one more (`limits.max_sessions`); admitted, the
+    /// session is paced at `limits.rate_down`/`rate_up` from now on. The answer goes to
+    /// `Session::handle_admission`.
+    fn admit_user(&mut self, name: Box<str>, limits: Limits, now: Instant) -> Admission;
     /// Sends what output it can, then closes the control connection, its data connection and
     /// its task. The session queues nothing after this.
     fn close(&mut self);
@@ -66,6 +72,10 @@ pub fn run_actions(host: &mut impl Host, now: Instant) {
             Action::RunTask(task) => host.run_task(*task),
             Action::CancelTask => host.cancel_task(),
             Action::StartTls => host.start_tls(),
+            Action::AdmitUser { name, limits } => {
+                let admission = host.admit_user(name, limits, now);
+                host.with_session(|session| session.handle_admission(admission, now));
+            }
             Action::Close => host.close(),
         }
     }
@@ -117,6 +127,10 @@ mod tests {
         }
         fn start_tls(&mut self) {
             self.calls.push("start-tls".into());
+        }
+        fn admit_user(&mut self, name: Box<str>, _limits: Limits, _now: Instant) -> Admission {
+            self.calls.push(format!("admit-user {name}"));
+            Admission::Admitted
         }
         fn close(&mut self) {
             self.calls.push("close".into());
@@ -200,5 +214,30 @@ mod tests {
         assert_eq!(host.calls.last().map(String::as_str), Some("close"));
         assert!(host.session.poll_action().is_none());
         std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    /// A users-file PASS asks the host to admit the user; its answer logs the session in, and
+    /// the commands pipelined behind PASS run then.
+    #[test]
+    fn admit_user_reaches_the_host_and_its_answer_logs_in() {
+        // `openssl passwd -6 -salt saltsalt secret`
+        let hash = "$6$saltsalt$TVLlQcbpFVof5W3Yz4DTP6gRstiNuHwwTt6GLc1E5n0U0aDehy0S5knV8wiOQSpT0Y77vwPZN.Pq.H91p5hVO1";
+        let home = std::env::temp_dir();
+        let line = format!("alice:{hash}:{}:ro:max_sessions=3\n", home.display());
+        let users = Users::parse(&line, "users").unwrap();
+        let shared = Rc::new(Shared::new(Config::anonymous(&home), users, None));
+        let addr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 40000);
+        let now = Instant::now();
+        let mut host = Recorder {
+            session: Session::new(shared, 1, addr, addr, now),
+            calls: Vec::new(),
+        };
+        host.session.consume_output(usize::MAX);
+        let reply = send(&mut host, "USER alice\r\nPASS secret\r\nNOOP\r\n");
+        assert_eq!(host.calls, ["admit-user alice"]);
+        assert_eq!(
+            reply,
+            "331 Please specify the password.\r\n230 Login successful.\r\n200 NOOP ok.\r\n"
+        );
     }
 }

@@ -65,7 +65,7 @@ impl Session {
         };
         // SECURITY: --max-upload-size bounds the file, so APPE and a resumed STOR count what
         // it holds (or keeps) already.
-        let limit = self.shared.config.max_upload_size.map(|max| {
+        let limit = self.limits().max_upload_size.map(|max| {
             let kept = match mode {
                 WriteMode::Append => file.metadata().map_or(0, |m| m.len()),
                 WriteMode::Resume(offset) => offset,
@@ -137,8 +137,8 @@ impl Session {
             match opened {
                 Ok((file, temp)) => {
                     let ascii = self.transfer_type == TransferType::Ascii;
-                    let receiver = FileReceiver::new(file, ascii)
-                        .with_limit(self.shared.config.max_upload_size);
+                    let receiver =
+                        FileReceiver::new(file, ascii).with_limit(self.limits().max_upload_size);
                     let job = Job::Receive(receiver);
                     let name = path.rsplit(|&b| b == b'/').next().unwrap_or(&path).to_vec();
                     let text = format!("FILE: {}", String::from_utf8_lossy(&name));
@@ -152,9 +152,10 @@ impl Session {
         self.reply(reply::FILE_UNAVAILABLE, "Cannot find a unique file name.");
     }
 
-    /// The mode of a file an upload creates: 0o666 less --umask (SITE CHMOD sets any mode later).
+    /// The mode of a file an upload creates: 0o666 less the user's umask (or --umask), given
+    /// to openat as it is (the process umask is 0); SITE CHMOD sets any mode later.
     fn new_file_mode(&self) -> libc::mode_t {
-        0o666 & !self.shared.config.umask
+        0o666 & !self.limits().umask
     }
 
     // ---- file commands ------------------------------------------------------------------
@@ -247,7 +248,7 @@ impl Session {
 
     pub(super) fn mkd(&mut self, arg: &[u8]) {
         let path = fs::resolve(&self.cwd, arg);
-        let perm = 0o777 & !self.shared.config.umask;
+        let perm = 0o777 & !self.limits().umask;
         match self.jail().create_dir_with(fs::jail_path(&path), perm) {
             Ok(()) => {
                 let mut text = Vec::new();

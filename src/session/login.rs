@@ -1,4 +1,5 @@
-//! USER, PASS and QUIT (RFC 959 5.4), the failed-login delay, and who is logged in.
+//! USER, PASS and QUIT (RFC 959 5.4), the failed-login delay, the loop's admission of a
+//! users-file login (its sessions across addresses), and who is logged in.
 
 use super::*;
 
@@ -44,55 +45,105 @@ impl Session {
         let user = match &self.login {
             Login::AwaitPass { user } => user.clone(),
             Login::LoggedIn(_) => return self.reply(reply::BAD_SEQUENCE, "Already logged in."),
+            // Not reached: no command runs while the loop decides.
+            Login::Admitting(_) => return,
             Login::AwaitUser => return self.reply(reply::BAD_SEQUENCE, "Login with USER first."),
         };
-        let logged_in = match &self.shared.anonymous_jail {
-            Some(jail) if auth::is_anonymous_name(&user) => Some(User {
-                account: Account {
-                    name: "anonymous".into(),
-                    home: self.shared.config.root.clone(),
-                    writable: self.shared.config.writable,
-                },
-                jail: jail.clone(),
-            }),
-            _ => self.login_user(&user, password),
-        };
-        match logged_in {
-            Some(user) => {
-                let client = match &self.client {
-                    Some(name) => format!(", client {name}"),
-                    None => String::new(),
+        let config = &self.shared.config;
+        match &self.shared.anonymous_jail {
+            // Anonymous runs under the flags; its sessions are bounded by --max-clients and
+            // --max-per-ip, not counted per user (it is everybody's account).
+            Some(jail) if auth::is_anonymous_name(&user) => {
+                let user = User {
+                    account: Account {
+                        name: "anonymous".into(),
+                        home: config.root.clone(),
+                        writable: config.writable,
+                        settings: auth::Settings::default(),
+                    },
+                    jail: jail.clone(),
+                    limits: auth::Settings::default().limits(config),
                 };
+                self.logged_in(user);
+            }
+            _ => match self.login_user(&user, password) {
+                Some(user) => {
+                    // The loop counts the account's sessions; `handle_admission` goes on.
+                    let name = user.account.name.as_str().into();
+                    let limits = user.limits;
+                    self.set_login_state(Login::Admitting(user));
+                    self.actions.push_back(Action::AdmitUser { name, limits });
+                }
+                None => self.login_failed(&user, now),
+            },
+        }
+    }
+
+    /// The loop's answer to `Action::AdmitUser`.
+    pub fn handle_admission(&mut self, admission: Admission, now: Instant) {
+        let Login::Admitting(_) = &self.login else {
+            return;
+        };
+        let Login::Admitting(user) = std::mem::replace(&mut self.login, Login::AwaitUser) else {
+            unreachable!("matched above");
+        };
+        match admission {
+            Admission::Admitted => {
+                self.logged_in(user);
+                // Commands pipelined behind PASS waited for this answer.
+                self.run_commands(now);
+            }
+            Admission::TooMany { limit } => {
                 info!(
-                    "[#{}] {} logged in from {} ({}{client})",
+                    "[#{}] {} refused from {}: already {limit} sessions (max_sessions)",
                     self.id,
                     user.account.name,
-                    self.peer.ip(),
-                    if user.account.writable {
-                        "read-write"
-                    } else {
-                        "read-only"
-                    }
-                );
-                self.set_login_state(Login::LoggedIn(user));
-                self.cwd = b"/".to_vec();
-                self.reply(reply::LOGGED_IN, "Login successful.");
-            }
-            None => {
-                info!(
-                    "[#{}] failed login as {:?} from {}",
-                    self.id,
-                    String::from_utf8_lossy(&user),
                     self.peer.ip()
                 );
                 self.set_login_state(Login::AwaitUser);
-                // SECURITY: the 530 comes after a delay that doubles with each failure (a timer
-                // in the loop, never a sleep); the session closes after the last one allowed.
-                self.failed_logins = self.failed_logins.saturating_add(1);
-                let delay = LOGIN_FAILURE_DELAY_MS << (self.failed_logins - 1).min(8);
-                self.login_delay = Some(now + Duration::from_millis(delay));
+                // 421, as for --max-clients and --max-per-ip (and Pure-FTPd's per-user limit):
+                // the session ends here; a 530 would read as a wrong password to clients.
+                let text = format!("Too many sessions for this user ({limit}), try again later.");
+                self.reply(reply::SERVICE_NOT_AVAILABLE, &text);
+                self.close();
             }
         }
+    }
+
+    fn logged_in(&mut self, user: User) {
+        let client = match &self.client {
+            Some(name) => format!(", client {name}"),
+            None => String::new(),
+        };
+        info!(
+            "[#{}] {} logged in from {} ({}{client})",
+            self.id,
+            user.account.name,
+            self.peer.ip(),
+            if user.account.writable {
+                "read-write"
+            } else {
+                "read-only"
+            }
+        );
+        self.set_login_state(Login::LoggedIn(user));
+        self.cwd = b"/".to_vec();
+        self.reply(reply::LOGGED_IN, "Login successful.");
+    }
+
+    fn login_failed(&mut self, user: &[u8], now: Instant) {
+        info!(
+            "[#{}] failed login as {:?} from {}",
+            self.id,
+            String::from_utf8_lossy(user),
+            self.peer.ip()
+        );
+        self.set_login_state(Login::AwaitUser);
+        // SECURITY: the 530 comes after a delay that doubles with each failure (a timer
+        // in the loop, never a sleep); the session closes after the last one allowed.
+        self.failed_logins = self.failed_logins.saturating_add(1);
+        let delay = LOGIN_FAILURE_DELAY_MS << (self.failed_logins - 1).min(8);
+        self.login_delay = Some(now + Duration::from_millis(delay));
     }
 
     pub(super) fn login_user(&self, name: &[u8], password: &[u8]) -> Option<User> {
@@ -102,6 +153,7 @@ impl Session {
         }
         match Jail::open(&account.home) {
             Ok(jail) => Some(User {
+                limits: account.settings.limits(&self.shared.config),
                 account,
                 jail: Rc::new(jail),
             }),
@@ -171,6 +223,14 @@ impl Session {
         }
     }
 
+    /// The limits of this session: its user's, or the flags' before login.
+    pub(super) fn limits(&self) -> Limits {
+        match self.user_ref() {
+            Some(user) => user.limits,
+            None => auth::Settings::default().limits(&self.shared.config),
+        }
+    }
+
     pub(super) fn writable(&self) -> bool {
         self.user_ref().is_some_and(|user| user.account.writable)
     }
@@ -188,6 +248,7 @@ fn login_name(login: &Login) -> &'static str {
     match login {
         Login::AwaitUser => "await-user",
         Login::AwaitPass { .. } => "await-pass",
+        Login::Admitting(_) => "admitting",
         Login::LoggedIn(_) => "logged-in",
     }
 }

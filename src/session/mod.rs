@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use log::{debug, info, warn};
 
-use crate::auth::{self, Account, Users};
+use crate::auth::{self, Account, Limits, Users};
 use crate::command::{self, split_word, Command, EpsvArg, LineFramer, TransferType};
 use crate::config::{
     Config, SandboxTrees, LOGIN_FAILURE_DELAY_MS, MAX_CLIENT_NAME_BYTES, MAX_LOGIN_FAILURES,
@@ -113,8 +113,22 @@ pub enum Action {
     RunTask(Box<Task>),
     /// Drop the running task (ABOR, the session's end): `handle_task_done` never comes for it.
     CancelTask,
+    /// PASS was right for users-file account `name`: may it have one more session? The loop
+    /// counts each account's logged-in sessions across addresses and refuses one past
+    /// `limits.max_sessions`; answer with `handle_admission`, the session runs nothing
+    /// meanwhile. Admitted, the session is paced at `limits.rate_down`/`rate_up` from then on.
+    AdmitUser { name: Box<str>, limits: Limits },
     /// Send what output is pending, then close the control connection.
     Close,
+}
+
+/// The loop's answer to `Action::AdmitUser`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    /// Counted: the login goes on (230).
+    Admitted,
+    /// The account already has `limit` sessions: the session is refused with 421 and closed.
+    TooMany { limit: usize },
 }
 
 /// News of the data connection, from the server.
@@ -138,14 +152,21 @@ pub enum DataEvent {
 /// USER/PASS, RFC 959 5.4: the login sequence.
 enum Login {
     AwaitUser,
-    AwaitPass { user: Box<[u8]> },
+    AwaitPass {
+        user: Box<[u8]>,
+    },
+    /// The password was right; the loop decides whether the account may have one more
+    /// session (`Action::AdmitUser`, `handle_admission`). No command runs meanwhile.
+    Admitting(User),
     LoggedIn(User),
 }
 
-/// A logged-in user: what the login granted, and the jail of its home.
+/// A logged-in user: what the login granted, the jail of its home, and the limits its session
+/// runs under (fixed at login).
 struct User {
     account: Account,
     jail: Rc<Jail>,
+    limits: Limits,
 }
 
 /// The data connection, as far as the session knows it.
@@ -623,6 +644,7 @@ impl Session {
         self.lifecycle == Lifecycle::Open
             && !self.tls.starting
             && self.login_delay.is_none()
+            && !matches!(self.login, Login::Admitting(_))
             && self.stat_listing.is_none()
             && !self.framer.has_line()
             && self.output.len() < MAX_OUTPUT_BACKLOG_BYTES

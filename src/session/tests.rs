@@ -552,6 +552,7 @@ fn action_names(s: &mut Session) -> Vec<&'static str> {
             Action::StartTls => "start-tls",
             Action::RunTask(_) => "run-task",
             Action::CancelTask => "cancel-task",
+            Action::AdmitUser { .. } => "admit-user",
         })
         .collect()
 }
@@ -1200,4 +1201,90 @@ fn a_running_checksum_is_not_idle() {
     assert!(!s.is_closing());
     assert!(finish_task(&mut s, task, later).starts_with("213 SHA-256 0-6 "));
     assert_eq!(s.poll_timeout(), Some(later + Duration::from_secs(60)));
+}
+
+/// `openssl passwd -6 -salt saltsalt secret`
+const ALICE_SECRET: &str =
+    "$6$saltsalt$TVLlQcbpFVof5W3Yz4DTP6gRstiNuHwwTt6GLc1E5n0U0aDehy0S5knV8wiOQSpT0Y77vwPZN.Pq.H91p5hVO1";
+
+/// A session on a server whose users file holds alice (home: the root) with `settings`, the
+/// flags as `config` leaves them; USER alice and PASS secret are sent, the 331 taken.
+fn alice_after_pass(root: &Root, settings: &str, config: impl FnOnce(&mut Config)) -> Session {
+    let now = Instant::now();
+    let mut c = Config::anonymous(&root.0);
+    config(&mut c);
+    let line = format!("alice:{ALICE_SECRET}:{}:rw{settings}\n", root.0.display());
+    let users = Users::parse(&line, "users").unwrap();
+    let shared = Shared::new(c, users, None);
+    let peer: SocketAddr = "127.0.0.1:40000".parse().unwrap();
+    let local: SocketAddr = "127.0.0.1:2121".parse().unwrap();
+    let mut s = Session::new(Rc::new(shared), 1, peer, local, now);
+    take_output(&mut s);
+    assert!(feed(&mut s, "USER alice\r\n", now).starts_with("331 "));
+    // The commands behind PASS wait for the loop's answer.
+    assert_eq!(feed(&mut s, "PASS secret\r\nPWD\r\n", now), "");
+    assert!(!s.wants_input());
+    s
+}
+
+#[test]
+fn a_users_file_login_waits_for_the_loops_admission() {
+    let root = Root::new("admit");
+    let now = Instant::now();
+    let mut s = alice_after_pass(&root, ":umask=027,rate_down=1M,max_sessions=2", |c| {
+        c.rates.up = Some(4096);
+        c.max_sessions_per_user = Some(5);
+    });
+    match s.poll_action() {
+        Some(Action::AdmitUser { name, limits }) => {
+            assert_eq!(&*name, "alice");
+            assert_eq!(
+                limits,
+                Limits {
+                    rate_down: Some(1 << 20),
+                    rate_up: Some(4096),
+                    max_sessions: Some(2),
+                    umask: 0o027,
+                    max_upload_size: None,
+                }
+            );
+        }
+        _ => panic!("AdmitUser expected"),
+    }
+    assert!(s.poll_action().is_none());
+    assert_eq!(take_output(&mut s), "");
+    s.handle_admission(Admission::Admitted, now);
+    assert_eq!(
+        take_output(&mut s),
+        "230 Login successful.\r\n257 \"/\" is the current directory.\r\n"
+    );
+    assert!(s.wants_input());
+    // The user's umask takes its bits from what it creates (the test process's own umask may
+    // take more; tests/users.rs checks exact modes against the binary, whose umask is 0).
+    assert_eq!(feed(&mut s, "MKD d\r\n", now), "257 \"/d\" created.\r\n");
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(root.0.join("d")).unwrap().permissions(),
+    );
+    assert_eq!(mode & 0o027, 0, "{mode:o}");
+}
+
+#[test]
+fn a_user_over_its_session_limit_gets_421_and_is_closed() {
+    let root = Root::new("toomany");
+    let now = Instant::now();
+    let mut s = alice_after_pass(&root, "", |c| c.max_sessions_per_user = Some(2));
+    assert!(matches!(
+        s.poll_action(),
+        Some(Action::AdmitUser { limits, .. }) if limits.max_sessions == Some(2)
+    ));
+    s.handle_admission(Admission::TooMany { limit: 2 }, now);
+    assert_eq!(
+        take_output(&mut s),
+        "421 Too many sessions for this user (2), try again later.\r\n"
+    );
+    assert!(matches!(s.poll_action(), Some(Action::Close)));
+    assert!(s.is_finished());
+    // An answer that comes twice changes nothing.
+    s.handle_admission(Admission::Admitted, now);
+    assert_eq!(take_output(&mut s), "");
 }

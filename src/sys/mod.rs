@@ -29,10 +29,10 @@ mod time;
 
 pub use fs::is_writable;
 pub use launch::{adopt, inherited_socket, is_socket, same_file, send_on, Inherited};
-pub use net::{bind_listener, pipe, sendfile, set_oob_inline, set_pipe_size, splice};
+pub use net::{bind_listener, connect_from, pipe, sendfile, set_oob_inline, set_pipe_size, splice};
 pub use process::{
     drain_signals, drop_privileges, ephemeral_port_range, fill_random, is_root, lookup_identity,
-    raise_descriptor_limit, random_u32, set_umask, signal_pipe,
+    may_bind_port, raise_descriptor_limit, random_u32, set_umask, signal_pipe,
 };
 pub use time::{local_time, CivilTime};
 

@@ -1,5 +1,6 @@
-//! Sockets and the zero-copy paths: listener sockets with our own backlog, socket options,
-//! sendfile(2) from a file to a socket, splice(2) through a pipe, and the pipes themselves.
+//! Sockets and the zero-copy paths: listener sockets with our own backlog, connects from a
+//! chosen local port (--port-20), socket options, sendfile(2) from a file to a socket,
+//! splice(2) through a pipe, and the pipes themselves.
 //! Takes raw descriptors that the caller keeps open for the call; never registers anything with
 //! mio, never decides when to call (that is the loop's and the pumps' business) and holds no state.
 
@@ -60,23 +61,67 @@ pub fn set_pipe_size(pipe: RawFd, bytes: usize) -> io::Result<usize> {
 /// A listening TCP socket, non-blocking and close-on-exec, with SO_REUSEADDR, IPV6_V6ONLY for
 /// IPv6 (so `[::]:21` and `0.0.0.0:21` can both be given) and our own listen backlog.
 pub fn bind_listener(addr: SocketAddr) -> io::Result<mio::net::TcpListener> {
+    let socket = tcp_socket(addr)?;
+    set_int_option(socket.as_raw_fd(), libc::SOL_SOCKET, libc::SO_REUSEADDR, 1)?;
+    if addr.is_ipv6() {
+        set_int_option(socket.as_raw_fd(), libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, 1)?;
+    }
+    bind(&socket, addr)?;
+    // SAFETY: listen(2) on our own socket.
+    cvt(unsafe { libc::listen(socket.as_raw_fd(), LISTEN_BACKLOG) })?;
+    Ok(mio::net::TcpListener::from_std(
+        std::net::TcpListener::from(socket),
+    ))
+}
+
+/// A non-blocking connect to `peer` from `local` (an address and a port of ours, port 20 for
+/// --port-20): socket, SO_REUSEADDR (so several connections from the same port can exist at
+/// once, to different peers), bind, connect. The connect is in progress when this returns: the
+/// caller waits for the socket to be writable and then reads its error. Fails without a socket
+/// left behind when the bind is refused (EACCES without CAP_NET_BIND_SERVICE, EADDRINUSE when a
+/// listener holds the port) or the connect is refused at once (EADDRNOTAVAIL when this very
+/// pair of addresses is still in TIME_WAIT).
+pub fn connect_from(local: SocketAddr, peer: SocketAddr) -> io::Result<mio::net::TcpStream> {
+    let socket = tcp_socket(local)?;
+    set_int_option(socket.as_raw_fd(), libc::SOL_SOCKET, libc::SO_REUSEADDR, 1)?;
+    bind(&socket, local)?;
+    let (storage, len) = socket_addr(peer);
+    // SAFETY: `storage` holds a valid sockaddr of `len` bytes.
+    let rc = unsafe {
+        libc::connect(
+            socket.as_raw_fd(),
+            &storage as *const _ as *const libc::sockaddr,
+            len,
+        )
+    };
+    match cvt(rc) {
+        Ok(_) => {}
+        Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
+        Err(e) => return Err(e),
+    }
+    Ok(mio::net::TcpStream::from_std(std::net::TcpStream::from(
+        socket,
+    )))
+}
+
+/// A TCP socket of `addr`'s family, non-blocking and close-on-exec.
+fn tcp_socket(addr: SocketAddr) -> io::Result<OwnedFd> {
     let family = if addr.is_ipv4() {
         libc::AF_INET
     } else {
         libc::AF_INET6
     };
     // SAFETY: plain socket(2) call; the descriptor is owned at once.
-    let socket = owned_fd(unsafe {
+    owned_fd(unsafe {
         libc::socket(
             family,
             libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
             0,
         )
-    })?;
-    set_int_option(socket.as_raw_fd(), libc::SOL_SOCKET, libc::SO_REUSEADDR, 1)?;
-    if addr.is_ipv6() {
-        set_int_option(socket.as_raw_fd(), libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, 1)?;
-    }
+    })
+}
+
+fn bind(socket: &OwnedFd, addr: SocketAddr) -> io::Result<()> {
     let (storage, len) = socket_addr(addr);
     // SAFETY: `storage` holds a valid sockaddr of `len` bytes.
     cvt(unsafe {
@@ -85,12 +130,8 @@ pub fn bind_listener(addr: SocketAddr) -> io::Result<mio::net::TcpListener> {
             &storage as *const _ as *const libc::sockaddr,
             len,
         )
-    })?;
-    // SAFETY: listen(2) on our own socket.
-    cvt(unsafe { libc::listen(socket.as_raw_fd(), LISTEN_BACKLOG) })?;
-    Ok(mio::net::TcpListener::from_std(
-        std::net::TcpListener::from(socket),
-    ))
+    })
+    .map(drop)
 }
 
 fn socket_addr(addr: SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
@@ -147,4 +188,39 @@ fn set_int_option(
 /// silently eating the last byte of the urgent send.
 pub fn set_oob_inline(fd: RawFd) -> io::Result<()> {
     set_int_option(fd, libc::SOL_SOCKET, libc::SO_OOBINLINE, 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::{IpAddr, Ipv4Addr, TcpListener};
+
+    /// What --port-20 relies on: connections from one local port to two peers at once
+    /// (SO_REUSEADDR), a second one to the same peer refused at once (the 4-tuple is taken),
+    /// and a port a listener holds refused at bind. Port 20 itself needs privileges, so this
+    /// uses a free unprivileged port.
+    #[test]
+    fn connects_from_one_port_to_two_peers_at_once() {
+        let localhost = IpAddr::from(Ipv4Addr::LOCALHOST);
+        let peers = [
+            TcpListener::bind("127.0.0.1:0").unwrap(),
+            TcpListener::bind("127.0.0.1:0").unwrap(),
+        ];
+        let held = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = held.local_addr().unwrap().port();
+        let from = SocketAddr::new(localhost, port);
+        let to = |i: usize| peers[i].local_addr().unwrap();
+        let e = connect_from(from, to(0)).map(drop).unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::EADDRINUSE), "{e}");
+        drop(held);
+        let first = connect_from(from, to(0)).unwrap();
+        let second = connect_from(from, to(1)).unwrap();
+        for peer in &peers {
+            let (_, source) = peer.accept().unwrap();
+            assert_eq!(source, from);
+        }
+        let e = connect_from(from, to(0)).map(drop).unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::EADDRNOTAVAIL), "{e}");
+        drop((first, second));
+    }
 }

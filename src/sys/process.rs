@@ -1,6 +1,6 @@
 //! The process and its identity: the signal self-pipe, root checks, `USER[:GROUP]` lookups,
-//! dropping privileges, the descriptor limit, the kernel's ephemeral port range and random
-//! numbers from getrandom(2).
+//! dropping privileges (keeping CAP_NET_BIND_SERVICE alone for --port-20), the descriptor
+//! limit, the kernel's ephemeral port range and random numbers from getrandom(2).
 //! Runs at start-up or from the loop's signal handling; never touches a socket or a file of a
 //! session, and decides nothing about who may run as whom (main.rs does).
 
@@ -135,10 +135,89 @@ fn lookup_group(name: &str) -> Result<u32, String> {
         .map_err(|_| format!("no group {name:?}"))
 }
 
+/// CAP_NET_BIND_SERVICE's bit (linux/capability.h): binding ports below 1024.
+const CAP_NET_BIND_SERVICE: u32 = 1 << 10;
+/// _LINUX_CAPABILITY_VERSION_3: 64-bit capability sets, as two 32-bit halves.
+const CAPABILITY_VERSION_3: u32 = 0x2008_0522;
+
+/// `struct __user_cap_header_struct`.
+#[repr(C)]
+struct CapHeader {
+    version: u32,
+    pid: libc::c_int,
+}
+
+/// `struct __user_cap_data_struct`: one 32-bit half of the three sets.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct CapData {
+    effective: u32,
+    permitted: u32,
+    inheritable: u32,
+}
+
+/// This process's capability sets (capget(2)); [0] holds capabilities 0-31, [1] 32-63.
+fn capget() -> io::Result<[CapData; 2]> {
+    let mut header = CapHeader {
+        version: CAPABILITY_VERSION_3,
+        pid: 0,
+    };
+    let mut data = [CapData::default(); 2];
+    // SAFETY: a valid version 3 header and room for the two data structs version 3 writes.
+    cvt(unsafe { libc::syscall(libc::SYS_capget, &mut header, data.as_mut_ptr()) })?;
+    Ok(data)
+}
+
+/// Sets this process's capabilities (capset(2)): `effective` and `permitted` both to `low`
+/// (capabilities 0-31, all that is ever kept), none inheritable.
+fn capset(low: u32) -> io::Result<()> {
+    let mut header = CapHeader {
+        version: CAPABILITY_VERSION_3,
+        pid: 0,
+    };
+    let data = [
+        CapData {
+            effective: low,
+            permitted: low,
+            inheritable: 0,
+        },
+        CapData::default(),
+    ];
+    // SAFETY: a valid version 3 header and the two data structs version 3 reads.
+    cvt(unsafe { libc::syscall(libc::SYS_capset, &mut header, data.as_ptr()) }).map(drop)
+}
+
+fn set_keep_caps(keep: bool) -> io::Result<()> {
+    let keep = libc::c_ulong::from(keep);
+    // SAFETY: prctl(PR_SET_KEEPCAPS) takes an integer and touches no memory of ours.
+    cvt(unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, keep, 0, 0, 0) }).map(drop)
+}
+
+/// True when this process may bind `port` now: it is unprivileged for the kernel
+/// (net.ipv4.ip_unprivileged_port_start) or the process holds CAP_NET_BIND_SERVICE.
+pub fn may_bind_port(port: u16) -> bool {
+    let unprivileged_from =
+        std::fs::read_to_string("/proc/sys/net/ipv4/ip_unprivileged_port_start")
+            .ok()
+            .and_then(|text| text.trim().parse::<u32>().ok())
+            .unwrap_or(1024);
+    u32::from(port) >= unprivileged_from
+        || capget().is_ok_and(|data| data[0].effective & CAP_NET_BIND_SERVICE != 0)
+}
+
 /// Drops root for good: supplementary groups, then gid, then uid, each checked, and then
-/// proves that root cannot be regained.
-pub fn drop_privileges(uid: u32, gid: u32) -> Result<(), String> {
+/// proves that root cannot be regained. With `keep_bind_service` (--port-20), the one
+/// capability CAP_NET_BIND_SERVICE survives the change of uid (PR_SET_KEEPCAPS across setuid,
+/// then capset down to that capability alone, then the flag cleared again); every other
+/// capability goes. `Err` from the inner result: the kernel would not keep it (a bounding set
+/// without it, say), and the process holds no capability at all.
+pub fn drop_privileges(
+    uid: u32,
+    gid: u32,
+    keep_bind_service: bool,
+) -> Result<io::Result<()>, String> {
     let os = |what: &str| format!("{what}: {}", io::Error::last_os_error());
+    let keep_bind_service = keep_bind_service && uid != 0;
     // SAFETY: plain system calls on integers and a one-element array that outlives the call.
     unsafe {
         if libc::setgroups(1, &gid) != 0 {
@@ -147,21 +226,62 @@ pub fn drop_privileges(uid: u32, gid: u32) -> Result<(), String> {
         if libc::setgid(gid) != 0 {
             return Err(os("setgid"));
         }
-        if libc::setuid(uid) != 0 {
-            return Err(os("setuid"));
+    }
+    let mut kept = if keep_bind_service {
+        set_keep_caps(true)
+    } else {
+        Ok(())
+    };
+    // SAFETY: as above.
+    if unsafe { libc::setuid(uid) } != 0 {
+        return Err(os("setuid"));
+    }
+    let mut wanted = 0;
+    if keep_bind_service {
+        if kept.is_ok() {
+            kept = capset(CAP_NET_BIND_SERVICE);
+            match kept {
+                Ok(()) => wanted = CAP_NET_BIND_SERVICE,
+                // The permitted set kept across setuid holds root's every capability: when
+                // the narrowing failed, none may stay.
+                Err(_) => capset(0).map_err(|e| format!("capset: {e}"))?,
+            }
         }
-        if libc::getuid() != uid
-            || libc::geteuid() != uid
-            || libc::getgid() != gid
-            || libc::getegid() != gid
-        {
-            return Err("the new user and group did not take effect".into());
+        set_keep_caps(false).map_err(|e| format!("prctl(PR_SET_KEEPCAPS, 0): {e}"))?;
+    }
+    // SAFETY: plain system calls without arguments.
+    let ids = unsafe {
+        (
+            libc::getuid(),
+            libc::geteuid(),
+            libc::getgid(),
+            libc::getegid(),
+        )
+    };
+    if ids != (uid, uid, gid, gid) {
+        return Err("the new user and group did not take effect".into());
+    }
+    if uid != 0 {
+        let caps = capget().map_err(|e| format!("capget: {e}"))?;
+        let expected = [
+            CapData {
+                effective: wanted,
+                permitted: wanted,
+                inheritable: 0,
+            },
+            CapData::default(),
+        ];
+        if caps != expected {
+            return Err(format!(
+                "capabilities left after dropping privileges: {caps:x?}"
+            ));
         }
-        if uid != 0 && libc::setuid(0) == 0 {
+        // SAFETY: as above.
+        if unsafe { libc::setuid(0) } == 0 {
             return Err("root could be regained after dropping privileges".into());
         }
     }
-    Ok(())
+    Ok(kept)
 }
 
 /// The kernel's range of ephemeral ports (net.ipv4.ip_local_port_range), where passive

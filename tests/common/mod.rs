@@ -10,6 +10,7 @@
 //! - `net`: plain sockets: connect (from another loopback address too), accept, read until
 //!   the peer closes, SO_LINGER / SO_SNDBUF.
 //! - `fs`: [`TempDir`], directory snapshots, modification times, test data.
+//! - `curl`: curl timing a transfer ([`curl_timed`], [`Run`]) and [`within`], for pacing.
 //! - `proc`: /proc readers (descriptors, CPU time, status fields) and [`is_root`].
 //! - `tls`: certificates made by openssl, and [`Ftps`], a TLS client (Python's ssl module)
 //!   driven step by step.
@@ -18,6 +19,7 @@
 #![allow(dead_code)]
 
 mod client;
+mod curl;
 mod fs;
 mod net;
 mod proc;
@@ -25,6 +27,8 @@ mod server;
 mod tls;
 
 pub use client::*;
+#[allow(unused_imports)]
+pub use curl::*;
 pub use fs::*;
 pub use net::*;
 pub use proc::*;

@@ -37,3 +37,14 @@ pub fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions.
     unsafe { libc::geteuid() == 0 }
 }
+
+/// Fails the test (it does not skip) unless it runs as root, naming `what` needs it.
+#[track_caller]
+pub fn require_root(what: &str) {
+    assert!(
+        is_root(),
+        "{what} must run as root (the CI runs the suite as root); this process is uid {}",
+        // SAFETY: geteuid has no preconditions.
+        unsafe { libc::geteuid() }
+    );
+}

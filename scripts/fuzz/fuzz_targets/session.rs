@@ -5,7 +5,8 @@
 //!
 //! Byte 0 sets the scene (see `Scene::new`): addresses (IPv4, IPv6, IPv4-mapped), read-only or
 //! writable anonymous login, an announced PASV address, and FTPS (bits 4-5: none, offered,
-//! `--tls-required login`, `all`; bit 6: the connection came in on an implicit TLS listener). The rest is what the client sends on
+//! `--tls-required login`, `all`; bit 6: the connection came in on an implicit TLS listener;
+//! bit 7: alice is at her session limit, so the loop refuses her login). The rest is what the client sends on
 //! the control connection, except that NUL starts a two- or three-byte *event* (NUL NUL is a
 //! literal NUL), so seeds stay readable:
 //!
@@ -74,8 +75,9 @@ use std::time::{Duration, Instant};
 use leanftpd::auth::Users;
 use leanftpd::config::{Config, TlsConfig, TlsRequired, CONTROL_READ_BYTES, TURN_BYTES};
 use leanftpd::fs::Jail;
+use leanftpd::auth::Limits;
 use leanftpd::session::driver::{self, Host};
-use leanftpd::session::{DataEvent, Session, Shared};
+use leanftpd::session::{Admission, DataEvent, Session, Shared};
 use leanftpd::transfer::{DataStream, Job, Step, Task, TransferRecord};
 use libfuzzer_sys::fuzz_target;
 
@@ -463,6 +465,8 @@ struct Scene {
     pasv_address: Option<Ipv4Addr>,
     tls: Option<TlsRequired>,
     implicit_tls: bool,
+    /// The loop answers alice's `AdmitUser` with `TooMany` (she has her sessions already).
+    user_over_limit: bool,
 }
 
 impl Scene {
@@ -490,6 +494,7 @@ impl Scene {
                 _ => Some(TlsRequired::All),
             },
             implicit_tls: flags & 64 != 0 && flags & 48 != 0,
+            user_over_limit: flags & 128 != 0,
         }
     }
 }
@@ -515,6 +520,8 @@ struct Driver {
     starting_tls: bool,
     /// The task the session asked for with `RunTask` (net/task.rs: a slab entry).
     task: Option<Task>,
+    /// net/mod.rs admit_user(): the answer to `AdmitUser`.
+    user_over_limit: bool,
 }
 
 fn run(fixture: &Fixture, data: &[u8]) {
@@ -560,6 +567,7 @@ fn run(fixture: &Fixture, data: &[u8]) {
         local_ip: scene.local.ip(),
         starting_tls: false,
         task: None,
+        user_over_limit: scene.user_over_limit,
     };
     driver.after_call("Session::new", false);
     driver.service();
@@ -1025,6 +1033,19 @@ impl Host for Driver {
     fn start_tls(&mut self) {
         self.not_closed("StartTls");
         self.starting_tls = true;
+    }
+
+    /// net/mod.rs admit_user(): the account's sessions counted across addresses.
+    fn admit_user(&mut self, name: Box<str>, limits: Limits, _now: Instant) -> Admission {
+        self.not_closed("AdmitUser");
+        if tracing() {
+            eprintln!("** AdmitUser {name} {limits:?}");
+        }
+        if self.user_over_limit {
+            Admission::TooMany { limit: 1 }
+        } else {
+            Admission::Admitted
+        }
     }
 
     fn close(&mut self) {
