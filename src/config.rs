@@ -2,7 +2,7 @@
 //! No I/O here beyond what validation needs; main.rs builds it, net/, session/ and transfer/ read it.
 
 use std::net::{Ipv4Addr, SocketAddr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// Longest command line accepted, CRLF included; longer closes the session (RFC 959 has no limit).
@@ -155,6 +155,24 @@ pub struct Config {
     /// opened again by name whenever its reader has gone, so a sandbox must leave it openable
     /// for writing.
     pub upload_fifo: Option<PathBuf>,
+}
+
+/// The trees the Landlock sandbox leaves reachable, canonical; main.rs sets them once Landlock
+/// is in force (`Shared::sandbox`). A user whose home lies outside cannot log in.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SandboxTrees {
+    /// Trees files can be read and listed in.
+    pub read: Vec<PathBuf>,
+    /// Trees with every file-system right (--sandbox-root, read-write homes).
+    pub write: Vec<PathBuf>,
+}
+
+impl SandboxTrees {
+    /// True when `home` (canonical) lies in a tree that allows what its user may do there.
+    pub fn admits(&self, home: &Path, writable: bool) -> bool {
+        let within = |trees: &[PathBuf]| trees.iter().any(|tree| home.starts_with(tree));
+        within(&self.write) || (!writable && within(&self.read))
+    }
 }
 
 /// Bandwidth limits (transfer/pace.rs): per session and for the whole server, per direction.

@@ -6,7 +6,7 @@
 
 use std::io::{self, BufRead, Write};
 use std::net::{Ipv4Addr, SocketAddr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::rc::Rc;
 use std::time::Duration;
@@ -15,7 +15,7 @@ use getopts::{Matches, Options};
 use log::{info, warn, LevelFilter};
 
 use leanftpd::auth::{self, Users};
-use leanftpd::config::{self, Config, TlsConfig, TlsRequired};
+use leanftpd::config::{self, Config, SandboxTrees, TlsConfig, TlsRequired};
 use leanftpd::fs::Jail;
 use leanftpd::log::fifo::UploadFifo;
 use leanftpd::log::xferlog::Xferlog;
@@ -26,6 +26,7 @@ use leanftpd::net::tls::Keys;
 use leanftpd::net::Server;
 use leanftpd::session::Shared;
 use leanftpd::sys;
+use leanftpd::sys::sandbox::Policy;
 use leanftpd::transfer::pace;
 
 const USAGE: &str = "Usage: leanftpd [OPTIONS]\n\n\
@@ -242,6 +243,17 @@ fn options() -> Options {
     );
     opts.optflag(
         "",
+        "no-sandbox",
+        "run without the kernel sandbox (no_new_privs, Landlock, seccomp; on by default)",
+    );
+    opts.optmulti(
+        "",
+        "sandbox-root",
+        "the sandbox also allows this tree (homes added to the users file later); repeatable",
+        "DIR",
+    );
+    opts.optflag(
+        "",
         "hash-password",
         "read a password from stdin, print its hash for the users file, exit",
     );
@@ -313,9 +325,10 @@ fn run(inetd_logging: &mut bool) -> Result<(), String> {
         );
     }
     let workers = parse_workers(&matches)?;
-    init_logger(&matches)?;
+    let syslog_socket = init_logger(&matches)?;
     *inetd_logging = inetd;
     let config = parse_config(&matches)?;
+    let sandbox_roots = parse_sandbox_roots(&matches)?;
     // Counted within one process: N workers would each allow the whole amount.
     if let Some(flag) = ["max-rate-total-down", "max-rate-total-up"]
         .into_iter()
@@ -394,6 +407,19 @@ fn run(inetd_logging: &mut bool) -> Result<(), String> {
         shared.config.port_20 = false;
     }
     raise_descriptor_limit(shared.config.max_clients);
+    let xferlog_path = xferlog.as_ref().map(|log| log.path().to_path_buf());
+    let reached = Reached {
+        roots: sandbox_roots,
+        files: [xferlog_path, pid_file.clone()],
+        sockets: [
+            syslog_socket,
+            notify
+                .as_ref()
+                .and_then(launch::Notify::path)
+                .map(Path::to_path_buf),
+        ],
+        supervises_workers: workers > 1,
+    };
     if workers > 1 {
         let parts = Parts {
             shared,
@@ -403,6 +429,8 @@ fn run(inetd_logging: &mut bool) -> Result<(), String> {
         };
         let supervisor = Supervisor::new(workers, parts, listeners, notify)
             .map_err(|e| format!("cannot start the supervisor: {e}"))?;
+        // Before the first fork: every worker inherits the sandbox.
+        reached.confine(supervisor.shared());
         for addr in addrs {
             info!("listening on {addr}{origin}");
         }
@@ -428,6 +456,7 @@ fn run(inetd_logging: &mut bool) -> Result<(), String> {
     if let Some(fifo) = upload_fifo {
         server.set_upload_fifo(fifo);
     }
+    reached.confine(server.shared());
     for addr in addrs {
         info!("listening on {addr}{origin}");
     }
@@ -560,7 +589,115 @@ fn log_start(shared: &Shared, run_as: Option<(u32, u32)>) {
     }
 }
 
-fn init_logger(matches: &Matches) -> Result<(), String> {
+/// --sandbox-root DIR...: existing directories; None for --no-sandbox.
+fn parse_sandbox_roots(matches: &Matches) -> Result<Option<Vec<PathBuf>>, String> {
+    let roots: Vec<PathBuf> = matches
+        .opt_strs("sandbox-root")
+        .into_iter()
+        .map(PathBuf::from)
+        .collect();
+    if matches.opt_present("no-sandbox") && !roots.is_empty() {
+        return Err("--sandbox-root widens the sandbox: not with --no-sandbox".into());
+    }
+    if matches.opt_present("no-sandbox") {
+        return Ok(None);
+    }
+    for root in &roots {
+        if !root.is_dir() {
+            return Err(format!(
+                "--sandbox-root {}: not a directory",
+                root.display()
+            ));
+        }
+    }
+    Ok(Some(roots))
+}
+
+/// What start-up leaves for the sandbox to allow besides the served trees: --sandbox-root
+/// (None: --no-sandbox), `[xferlog, pid file]` and `[syslog, NOTIFY_SOCKET]` as start-up
+/// opened them, and whether this process supervises workers.
+struct Reached {
+    roots: Option<Vec<PathBuf>>,
+    files: [Option<PathBuf>; 2],
+    sockets: [Option<PathBuf>; 2],
+    supervises_workers: bool,
+}
+
+impl Reached {
+    /// Last of start-up: from here on the process reaches only what the policy lists.
+    fn confine(&self, shared: &Shared) {
+        let Some(roots) = &self.roots else {
+            return warn!("sandbox off (--no-sandbox): a bug can reach all the server's user can");
+        };
+        confine(shared, self.policy(shared, roots));
+    }
+
+    /// The one place that says what the sandbox leaves reachable: the anonymous root and every
+    /// home (read-only or read-write as their users may), --sandbox-root, the files SIGHUP
+    /// reads again (users file, certificate and key), the xferlog, the upload FIFO, the pid
+    /// file and the unix sockets logged or notified to.
+    fn policy(&self, shared: &Shared, roots: &[PathBuf]) -> Policy {
+        let config = &shared.config;
+        let mut policy = Policy {
+            write_trees: roots.to_vec(),
+            supervises_workers: self.supervises_workers,
+            ..Policy::default()
+        };
+        if config.anonymous {
+            match config.writable {
+                true => policy.write_trees.push(config.root.clone()),
+                false => policy.read_trees.push(config.root.clone()),
+            }
+        }
+        for (_, home, writable) in shared.users.borrow().homes() {
+            match writable {
+                true => policy.write_trees.push(home.to_path_buf()),
+                false => policy.read_trees.push(home.to_path_buf()),
+            }
+        }
+        // Their directories after symlinks: where a replaced or renewed file will be.
+        let reread = config.users_file.iter();
+        let reread = reread.chain(config.tls.iter().flat_map(|tls| [&tls.cert, &tls.key]));
+        policy.read_files = canonical(&reread.cloned().collect::<Vec<_>>());
+        let [xferlog, pid_file] = &self.files;
+        policy.log_files.extend(xferlog.clone());
+        policy.write_files.extend(config.upload_fifo.clone());
+        policy.removed_files.extend(pid_file.clone());
+        policy.unix_sockets = self.sockets.iter().flatten().cloned().collect();
+        policy
+    }
+}
+
+/// Applies the sandbox and logs which layers are in force (a warning when one is not); once
+/// Landlock is, the login check learns its trees.
+fn confine(shared: &Shared, policy: Policy) {
+    // Resolved before: realpath needs getcwd, which the sandbox refuses.
+    let trees = SandboxTrees {
+        read: canonical(&policy.read_trees),
+        write: canonical(&policy.write_trees),
+    };
+    let applied = sys::sandbox::apply(&policy);
+    if applied.landlock_in_force() {
+        let _ = shared.sandbox.set(trees);
+    }
+    if applied.complete() {
+        info!("{applied}");
+    } else {
+        warn!("{applied}");
+    }
+}
+
+/// The trees as the login check compares homes with them (a tree that cannot be resolved
+/// stays as given).
+fn canonical(trees: &[PathBuf]) -> Vec<PathBuf> {
+    trees
+        .iter()
+        .map(|tree| std::fs::canonicalize(tree).unwrap_or_else(|_| tree.clone()))
+        .collect()
+}
+
+/// Installs the logger; returns the syslog socket when the log goes there.
+fn init_logger(matches: &Matches) -> Result<Option<PathBuf>, String> {
     let level = match (matches.opt_present("quiet"), matches.opt_count("verbose")) {
         (true, 0) => LevelFilter::Warn,
         (true, _) => return Err("--quiet and --verbose exclude each other".into()),
@@ -581,7 +718,12 @@ fn init_logger(matches: &Matches) -> Result<(), String> {
     // to syslog, and never to stderr even when syslog is missing.
     let stderr_may_be_client = matches.opt_present("inetd");
     let target = leanftpd::log::target(syslog, facility, stderr_may_be_client);
-    leanftpd::log::init(target, level, stderr_may_be_client)
+    let socket = match &target {
+        leanftpd::log::Target::Syslog { socket, .. } => Some(socket.clone()),
+        _ => None,
+    };
+    leanftpd::log::init(target, level, stderr_may_be_client)?;
+    Ok(socket)
 }
 
 fn parse_config(matches: &Matches) -> Result<Config, String> {

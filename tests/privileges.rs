@@ -117,7 +117,13 @@ fn sighup_reloads_the_users_file_without_dropping_sessions() {
     dir.write("bob/b.txt", b"bob's file\n");
     let users = dir.join("users");
     write_users(&users, &[("alice", "alice-pw", &alice_home)]);
-    let server = Server::start(&["--users", users.to_str().unwrap()]);
+    // Bob's home comes with the reload: the sandbox must already reach it (tests/sandbox.rs).
+    let server = Server::start(&[
+        "--users",
+        users.to_str().unwrap(),
+        "--sandbox-root",
+        dir.path().to_str().unwrap(),
+    ]);
     let mut alice = server.login("alice", "alice-pw");
     let mut bob_before = server.connect();
     bob_before.expect("USER bob", 331);

@@ -162,6 +162,34 @@ fn limits_count_every_session_of_4_workers() {
     limits_hold_exactly(4);
 }
 
+/// The sandbox goes on in the supervisor before its first fork, so every worker (a restarted
+/// one too) runs under it: no_new_privs and both seccomp filters, and a worker forked under
+/// the filter still serves.
+#[test]
+fn the_supervisor_and_every_worker_are_sandboxed_also_after_a_restart() {
+    let s = start(2, &["-a"]);
+    s.put("f.txt", b"confined");
+    let sandboxed = |pid: i32| {
+        assert_eq!(status_field(pid, "NoNewPrivs"), "1", "pid {pid}");
+        assert_eq!(status_field(pid, "Seccomp"), "2", "pid {pid}");
+    };
+    sandboxed(s.pid());
+    sandboxed(worker_pid(&s, 1));
+    sandboxed(worker_pid(&s, 2));
+    let first = worker_pid(&s, 1);
+    kill(first, libc::SIGKILL);
+    wait_started(&s, 1, 2);
+    let restarted = worker_pid(&s, 1);
+    assert_ne!(restarted, first);
+    sandboxed(restarted);
+    // Two clients at once: one on each worker, the restarted one included.
+    let mut a = s.anonymous();
+    let mut b = s.anonymous();
+    assert_eq!(a.retr(Mode::Pasv, "f.txt"), b"confined");
+    assert_eq!(b.retr(Mode::Pasv, "f.txt"), b"confined");
+    wait_connections(&s, 1, 1);
+}
+
 #[test]
 fn a_killed_worker_loses_only_its_sessions_and_is_replaced() {
     let s = start(2, &["-a", "--max-clients", "2"]);

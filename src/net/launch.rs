@@ -195,6 +195,11 @@ impl Notify {
             .ok()
     }
 
+    /// The socket's path, unless it is in the abstract namespace.
+    pub fn path(&self) -> Option<&std::path::Path> {
+        self.addr.as_pathname()
+    }
+
     /// Sends one state line ("READY=1", "STOPPING=1"); a full or gone socket costs the message,
     /// never a wait.
     pub fn send(&self, state: &str) {

@@ -231,6 +231,11 @@ impl Server {
         })
     }
 
+    /// What every session shares (main.rs records the sandbox's trees in it).
+    pub fn shared(&self) -> &Shared {
+        &self.shared
+    }
+
     /// Writes a line for every transfer that ends to `xferlog` (--xferlog).
     pub fn set_xferlog(&mut self, xferlog: Xferlog) {
         self.xferlog = Some(xferlog);

@@ -196,6 +196,12 @@ impl Supervisor {
         })
     }
 
+    /// What every session shares, for the sandbox's policy (and its login check, which the
+    /// workers inherit).
+    pub fn shared(&self) -> &Shared {
+        &self.parts.shared
+    }
+
     /// Forks the workers and supervises them until SIGTERM/SIGINT; returns `Role::Worker` in
     /// each worker forked (at start or later), `Role::Stopped` in the supervisor at the end.
     pub fn run(mut self) -> io::Result<Role> {

@@ -79,6 +79,12 @@ pub enum Command<'a> {
         mode: u32,
         path: &'a [u8],
     },
+    /// SITE PROBE what path: the sandbox's test probe (cargo feature `sandbox-probe` only).
+    #[cfg(feature = "sandbox-probe")]
+    SiteProbe {
+        what: &'a [u8],
+        path: &'a [u8],
+    },
     Allo,
     /// RFC 4217 AUTH: the security mechanism, e.g. `TLS` (any case, not yet checked).
     Auth(&'a [u8]),
@@ -212,6 +218,8 @@ impl Command<'_> {
             Command::Mfmt { .. } => row!(VERBS, "MFMT"),
             Command::SiteHelp => row!(SITE_VERBS, "HELP"),
             Command::SiteChmod { .. } => row!(SITE_VERBS, "CHMOD"),
+            #[cfg(feature = "sandbox-probe")]
+            Command::SiteProbe { .. } => row!(SITE_VERBS, "PROBE"),
             Command::Allo => row!(VERBS, "ALLO"),
             Command::Auth(_) => row!(VERBS, "AUTH"),
             Command::Pbsz => row!(VERBS, "PBSZ"),
@@ -426,6 +434,13 @@ pub(super) fn site_chmod(arg: &[u8]) -> Result<Command<'_>, ParseError> {
         mode,
         path: path(path_arg)?,
     })
+}
+
+/// SITE PROBE what [path] (cargo feature `sandbox-probe` only).
+#[cfg(feature = "sandbox-probe")]
+pub(super) fn site_probe(arg: &[u8]) -> Result<Command<'_>, ParseError> {
+    let (what, path) = word_and_rest(arg);
+    Ok(Command::SiteProbe { what, path })
 }
 
 /// An octal permission mode, at most 0o7777 (setuid, setgid, sticky and rwx bits).

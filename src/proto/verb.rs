@@ -215,10 +215,17 @@ pub const VERBS: &[Verb] = &[
 
 /// The SITE subcommands we run (the argument of `parse` is what follows the subcommand's name).
 /// Not in HELP (SITE HELP lists them); the flags work as for `VERBS`.
+#[cfg(not(feature = "sandbox-probe"))]
+pub const SITE_VERBS: &[Verb] = &[SITE_CHMOD, SITE_HELP];
+/// The test build (cargo feature `sandbox-probe`) adds the sandbox's probe.
+#[cfg(feature = "sandbox-probe")]
 pub const SITE_VERBS: &[Verb] = &[
-    Verb::new("CHMOD", site_chmod).write().not_in_help(),
-    Verb::new("HELP", |_| Ok(Command::SiteHelp)).not_in_help(),
+    SITE_CHMOD,
+    SITE_HELP,
+    Verb::new("PROBE", super::command::site_probe).not_in_help(),
 ];
+const SITE_CHMOD: Verb = Verb::new("CHMOD", site_chmod).write().not_in_help();
+const SITE_HELP: Verb = Verb::new("HELP", |_| Ok(Command::SiteHelp)).not_in_help();
 
 /// Verbs from RFC 959 and its extensions that this server knows of but does not run: 502 rather
 /// than 500, so a client learns the verb exists.

@@ -175,6 +175,12 @@ impl Session {
                 "End.",
             ),
             Command::SiteChmod { mode, path } => self.site_chmod(mode, path),
+            // Test builds only: the probe acts directly, outside the jail and the loop.
+            #[cfg(feature = "sandbox-probe")]
+            Command::SiteProbe { what, path } => {
+                let answer = crate::sys::sandbox::probe(what, path);
+                self.reply(reply::OK, &answer);
+            }
             Command::Hash(path) => self.hash(path),
             Command::XHash {
                 algorithm,

@@ -148,6 +148,9 @@ impl Session {
 
     pub(super) fn login_user(&self, name: &[u8], password: &[u8]) -> Option<User> {
         let account = self.shared.users.borrow().verify(name, password)?;
+        if !self.home_in_sandbox(&account) {
+            return None;
+        }
         match Jail::open(&account.home) {
             Ok(jail) => Some(User {
                 limits: account.settings.limits(&self.shared.config),
@@ -164,6 +167,32 @@ impl Session {
                 None
             }
         }
+    }
+
+    /// A home the users file gained at SIGHUP may lie where the sandbox (Landlock) reaches
+    /// nothing: the jail would answer EACCES to every command, so the login is refused, and
+    /// said so once.
+    fn home_in_sandbox(&self, account: &Account) -> bool {
+        let Some(trees) = self.shared.sandbox.get() else {
+            return true;
+        };
+        let home = std::fs::canonicalize(&account.home).unwrap_or_else(|_| account.home.clone());
+        if trees.admits(&home, account.writable) {
+            return true;
+        }
+        let mode = if account.writable {
+            "read-write"
+        } else {
+            "read-only"
+        };
+        warn!(
+            "[#{}] login of {} refused: home {} lies outside what the sandbox allows {mode} \
+             (added since start: restart, or give --sandbox-root a tree holding it)",
+            self.id,
+            account.name,
+            account.home.display()
+        );
+        false
     }
 
     pub(super) fn set_login_state(&mut self, login: Login) {

@@ -16,7 +16,7 @@
 //! Read first: RFC 959 sections 4 and 5.4 (command-reply sequences), RFC 1123 4.1, RFC 2428
 //! (EPSV, EPRT), RFC 3659 (SIZE, MDTM, REST, MLST), RFC 2389 (FEAT, OPTS), RFC 2577 (security).
 
-use std::cell::{Cell, RefCell};
+use std::cell::{Cell, OnceCell, RefCell};
 use std::collections::VecDeque;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
@@ -28,7 +28,7 @@ use log::{debug, info, warn};
 use crate::auth::{self, Account, Limits, Users};
 use crate::command::{self, split_word, Command, EpsvArg, LineFramer, TransferType};
 use crate::config::{
-    Config, LOGIN_FAILURE_DELAY_MS, MAX_CLIENT_NAME_BYTES, MAX_LOGIN_FAILURES,
+    Config, SandboxTrees, LOGIN_FAILURE_DELAY_MS, MAX_CLIENT_NAME_BYTES, MAX_LOGIN_FAILURES,
     MAX_OUTPUT_BACKLOG_BYTES, MAX_STAT_ENTRIES, STAT_REFILL_BYTES,
 };
 use crate::fs::{self, FileKind, Jail, WriteMode};
@@ -67,6 +67,8 @@ pub struct Shared {
     /// box without a real-time clock may boot there). Sessions never read a clock themselves
     /// (like `now: Instant`, it is passed in), so tests and the fuzzer set it.
     unix_time: Cell<i64>,
+    /// What Landlock leaves reachable, once it is in force (set once, at start).
+    pub sandbox: OnceCell<SandboxTrees>,
 }
 
 impl Shared {
@@ -76,6 +78,7 @@ impl Shared {
             users: RefCell::new(users),
             anonymous_jail,
             unix_time: Cell::new(0),
+            sandbox: OnceCell::new(),
         }
     }
 

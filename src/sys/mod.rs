@@ -11,6 +11,7 @@
 //! - `time`: local civil time (localtime_r) for the log timestamps.
 //! - `workers`: --workers: fork, the supervisor's socketpairs with SCM_RIGHTS, waitpid, kill,
 //!   the CPU count.
+//! - `sandbox`: no_new_privs, Landlock and seccomp around the whole process, once started.
 //!
 //! Rules for code in this folder: every `unsafe` block carries a `// SAFETY:` comment (clippy
 //! enforces it below), every descriptor a call returns is owned at once (`owned_fd`), and every
@@ -25,6 +26,7 @@ pub(crate) mod fs;
 mod launch;
 mod net;
 mod process;
+pub mod sandbox;
 mod time;
 mod workers;
 
