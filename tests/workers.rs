@@ -278,8 +278,11 @@ fn per_user_limits_count_the_sessions_of_every_worker() {
     login_refused_421(&s, &mut third_bob, "bob");
     for id in 1..=2 {
         let refused = format!("[w{id}] [#");
-        let on_both = s.log_count_where(|l| l.contains(&refused) && l.contains("refused from"));
-        assert!(on_both >= 1, "refusals on worker {id}:\n{}", s.log_text());
+        // The client reads its 421 before the worker's log line may be written: wait for it.
+        let logged = eventually(IO_TIMEOUT, || {
+            s.log_count_where(|l| l.contains(&refused) && l.contains("refused from")) >= 1
+        });
+        assert!(logged, "refusals on worker {id}:\n{}", s.log_text());
     }
     // alice leaves: her next session logs in, whichever worker takes it.
     first.expect("QUIT", 221);
