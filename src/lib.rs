@@ -6,6 +6,7 @@
 
 pub mod auth;
 pub mod config;
+pub mod confine;
 pub mod fs;
 pub mod log;
 pub mod net;

@@ -361,8 +361,8 @@ impl Host for SessionHost<'_> {
         self.server.with_session(self.key, f)
     }
 
-    fn record(&mut self, record: TransferRecord) {
-        self.server.log_transfer(&record);
+    fn record(&mut self, record: TransferRecord, now: Instant) {
+        self.server.log_transfer(&record, now);
     }
 
     fn open_passive(&mut self) -> io::Result<SocketAddr> {

@@ -496,7 +496,7 @@ impl Server {
 
     /// A transfer ended: its log line, its xferlog line, its upload FIFO line, its bytes in the
     /// totals.
-    fn log_transfer(&mut self, record: &TransferRecord) {
+    fn log_transfer(&mut self, record: &TransferRecord, now: Instant) {
         info!("{record}");
         self.totals.add_record(record);
         if let Some(xferlog) = &mut self.xferlog {
@@ -507,7 +507,7 @@ impl Server {
             }
         }
         if let Some(fifo) = &mut self.upload_fifo {
-            fifo.notify(record, Instant::now());
+            fifo.notify(record, now);
         }
     }
 

@@ -16,7 +16,7 @@ pub trait Host {
     /// Calls into the session; `None` once it is gone (the loop: closed, or poisoned by a panic).
     fn with_session<R>(&mut self, f: impl FnOnce(&mut Session) -> R) -> Option<R>;
     /// A transfer ended: log it (the stderr line, xferlog, syslog, upload notices).
-    fn record(&mut self, record: TransferRecord);
+    fn record(&mut self, record: TransferRecord, now: Instant);
     /// Opens a passive listener; the earlier data connection is already closed.
     fn open_passive(&mut self) -> io::Result<SocketAddr>;
     /// PORT/EPRT: connects to `addr` and runs `job` on it; the earlier data connection is
@@ -49,7 +49,7 @@ pub trait Host {
 /// Hands out the session's transfer records, then carries out its actions in order.
 pub fn run_actions(host: &mut impl Host, now: Instant) {
     while let Some(record) = host.with_session(Session::poll_record).flatten() {
-        host.record(record);
+        host.record(record, now);
     }
     while let Some(action) = host.with_session(Session::poll_action).flatten() {
         match action {
@@ -103,7 +103,7 @@ mod tests {
         fn with_session<R>(&mut self, f: impl FnOnce(&mut Session) -> R) -> Option<R> {
             Some(f(&mut self.session))
         }
-        fn record(&mut self, record: TransferRecord) {
+        fn record(&mut self, record: TransferRecord, _now: Instant) {
             let path = String::from_utf8_lossy(&record.path);
             self.calls
                 .push(format!("record {} {path} {}", record.verb, record.bytes));

@@ -24,7 +24,7 @@ use landlock::{
     RulesetCreated, RulesetCreatedAttr, RulesetStatus, ABI,
 };
 
-/// What the process may still reach of the file system. Built in one place (main.rs), from
+/// What the process may still reach of the file system. Built in one place (confine.rs), from
 /// the flags and the files start-up opened; every path must exist when the sandbox is applied.
 #[derive(Debug, Default, Clone)]
 pub struct Policy {

@@ -72,10 +72,10 @@ use std::rc::Rc;
 use std::sync::{Mutex, Once, OnceLock};
 use std::time::{Duration, Instant};
 
+use leanftpd::auth::Limits;
 use leanftpd::auth::Users;
 use leanftpd::config::{Config, TlsConfig, TlsRequired, CONTROL_READ_BYTES, TURN_BYTES};
 use leanftpd::fs::Jail;
-use leanftpd::auth::Limits;
 use leanftpd::session::driver::{self, Host};
 use leanftpd::session::{Admission, DataEvent, Session, Shared};
 use leanftpd::transfer::{DataStream, Job, Step, Task, TransferRecord};
@@ -969,7 +969,7 @@ impl Host for Driver {
         Some(result)
     }
 
-    fn record(&mut self, record: TransferRecord) {
+    fn record(&mut self, record: TransferRecord, _now: Instant) {
         self.not_closed("a transfer record");
         if tracing() {
             eprintln!("** record {} {} bytes", record.verb, record.bytes);
