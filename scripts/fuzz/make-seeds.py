@@ -107,6 +107,11 @@ SESSION = {
     "regress-task-after-deadline": b"\x00" + b"USER alice\r\nPASS wrong\r\n" + LOGIN
     + b"HASH hello.txt\r\nXMD5 hello.txt\r\nXCRC pub/data.bin\r\n",
     "regress-stat-bare-cr": b"\x00" + LOGIN + b"MKD c\rd\r\nSTAT /\r\n",
+    # A failed login's delay and the login timeout fall due in one handle_timeout: the delay
+    # runs the pipelined USER/PASS (the loop is asked to admit alice), then the timeout closes the
+    # session; the loop's answer must not write 230 (or 421) after the close.
+    "regress-admission-after-close": b"\x00" + b"USER bob\r\nPASS nope\r\nUSER alice\r\n"
+    + b"PASS secret\r\n" + wait(64),
 }
 
 PARSE = {

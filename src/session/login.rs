@@ -84,6 +84,12 @@ impl Session {
         let Login::Admitting(_) = &self.login else {
             return;
         };
+        if self.lifecycle != Lifecycle::Open {
+            // The client hung up (or the login timed out) while the loop decided: nobody is
+            // left to tell, and a closed session says nothing more.
+            self.set_login_state(Login::AwaitUser);
+            return;
+        }
         let Login::Admitting(user) = std::mem::replace(&mut self.login, Login::AwaitUser) else {
             unreachable!("matched above");
         };

@@ -1288,3 +1288,20 @@ fn a_user_over_its_session_limit_gets_421_and_is_closed() {
     s.handle_admission(Admission::Admitted, now);
     assert_eq!(take_output(&mut s), "");
 }
+
+#[test]
+fn an_admission_that_comes_after_the_client_hung_up_says_nothing() {
+    let root = Root::new("admitgone");
+    let now = Instant::now();
+    for admission in [Admission::TooMany { limit: 1 }, Admission::Admitted] {
+        let mut s = alice_after_pass(&root, "", |c| c.max_sessions_per_user = Some(1));
+        assert!(matches!(s.poll_action(), Some(Action::AdmitUser { .. })));
+        s.handle_hangup();
+        assert!(matches!(s.poll_action(), Some(Action::Close)));
+        assert!(s.is_finished());
+        s.handle_admission(admission, now);
+        assert_eq!(take_output(&mut s), "");
+        assert!(s.poll_action().is_none());
+        assert!(!s.is_logged_in());
+    }
+}
