@@ -378,6 +378,34 @@ fn sigusr1_logs_the_sum_of_every_worker() {
 }
 
 #[test]
+fn sigusr1_keeps_the_bytes_of_ended_sessions_after_their_worker_dies() {
+    let s = start(2, &["-a", "-w"]);
+    s.put("f.txt", b"still here");
+    let mut a = s.anonymous();
+    wait_connections(&s, 1, 1);
+    assert_eq!(a.retr(Mode::Pasv, "f.txt"), b"still here");
+    a.stor(Mode::Pasv, "up.txt", b"abc");
+    a.expect("QUIT", 221);
+    assert!(
+        s.wait_for_log("[w1] [#0] closed", 1, IO_TIMEOUT),
+        "{}",
+        s.log_text()
+    );
+    let first = worker_pid(&s, 1);
+    kill(first, libc::SIGKILL);
+    let died = format!("worker 1 (pid {first}) died: signal 9: 0 sessions lost");
+    assert!(s.wait_for_log(&died, 1, IO_TIMEOUT), "{}", s.log_text());
+    wait_started(&s, 1, 2);
+    // b is on a worker that lives (worker 2 or the new worker 1): its bytes are in its answer.
+    let mut b = s.anonymous();
+    assert_eq!(b.retr(Mode::Pasv, "f.txt"), b"still here");
+    s.signal(libc::SIGUSR1);
+    let line = "status: 1 sessions (0 logging in, 1 idle, 0 transferring), 0 transfers running, \
+                3 bytes in, 20 bytes out";
+    assert!(s.wait_for_log(line, 1, IO_TIMEOUT), "{}", s.log_text());
+}
+
+#[test]
 fn the_supervisor_holds_no_more_descriptors_after_three_restarts() {
     let s = start(2, &["-a"]);
     let supervisor_fds = s.fd_count();

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::transfer::{Direction, TransferRecord};
 
-/// Bytes moved by the transfers that ended, since start. Listings count as bytes out.
+/// Bytes moved by transfers that ended. Listings count as bytes out.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Totals {
     pub bytes_in: u64,
@@ -26,6 +26,11 @@ impl Totals {
 
     pub fn add_record(&mut self, record: &TransferRecord) {
         self.add(record.direction, record.bytes);
+    }
+
+    pub fn merge(&mut self, other: Totals) {
+        self.bytes_in = self.bytes_in.saturating_add(other.bytes_in);
+        self.bytes_out = self.bytes_out.saturating_add(other.bytes_out);
     }
 }
 
@@ -59,8 +64,7 @@ impl Status {
         self.logging_in += other.logging_in;
         self.idle += other.idle;
         self.transferring += other.transferring;
-        self.totals.bytes_in = self.totals.bytes_in.saturating_add(other.totals.bytes_in);
-        self.totals.bytes_out = self.totals.bytes_out.saturating_add(other.totals.bytes_out);
+        self.totals.merge(other.totals);
         if let Some((queued, dropped)) = other.upload_fifo {
             let (q, d) = self.upload_fifo.get_or_insert((0, 0));
             *q += queued;

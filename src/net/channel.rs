@@ -37,8 +37,10 @@ pub(super) enum ToSupervisor {
         limit: Option<usize>,
         name: Box<str>,
     },
-    /// The session admitted under `ticket` has ended (or never started).
-    Ended { ticket: u64 },
+    /// The session admitted under `ticket` has ended (or never started), having moved `moved`
+    /// in its transfers: the supervisor keeps the totals of ended sessions, so a worker that
+    /// dies takes only its running sessions' bytes with it.
+    Ended { ticket: u64, moved: Totals },
     /// The answer to `ToWorker::Status` (its uptime is not used).
     Status(Status),
 }
@@ -112,9 +114,11 @@ impl ToSupervisor {
                 bytes.extend_from_slice(name.as_bytes());
                 bytes
             }
-            ToSupervisor::Ended { ticket } => {
+            ToSupervisor::Ended { ticket, moved } => {
                 let mut bytes = vec![ENDED];
-                bytes.extend_from_slice(&ticket.to_le_bytes());
+                for n in [*ticket, moved.bytes_in, moved.bytes_out] {
+                    bytes.extend_from_slice(&n.to_le_bytes());
+                }
                 bytes
             }
             ToSupervisor::Status(status) => {
@@ -145,8 +149,12 @@ impl ToSupervisor {
                     .map(|limit| limit as usize),
                 name: std::str::from_utf8(&bytes[17..]).ok()?.into(),
             }),
-            (&ENDED, 9) => Some(ToSupervisor::Ended {
+            (&ENDED, 25) => Some(ToSupervisor::Ended {
                 ticket: u64_at(bytes, 1)?,
+                moved: Totals {
+                    bytes_in: u64_at(bytes, 9)?,
+                    bytes_out: u64_at(bytes, 17)?,
+                },
             }),
             (&STATUS, STATUS_BYTES) => Some(ToSupervisor::Status(Status {
                 logging_in: u64_at(bytes, 1)? as usize,
@@ -212,7 +220,13 @@ mod tests {
                 limit: None,
                 name: "b\u{e9}".into(),
             },
-            ToSupervisor::Ended { ticket: 77 },
+            ToSupervisor::Ended {
+                ticket: 77,
+                moved: Totals {
+                    bytes_in: 3,
+                    bytes_out: u64::MAX,
+                },
+            },
             ToSupervisor::Status(status),
             ToSupervisor::Status(Status {
                 upload_fifo: None,
@@ -223,10 +237,19 @@ mod tests {
         }
         assert_eq!(ToWorker::decode(b""), None);
         assert_eq!(ToWorker::decode(b"C123"), None);
+        let mut ended = b"E\x01\0\0\0\0\0\0\0".to_vec();
+        ended.extend_from_slice(&[7, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0]);
         assert_eq!(
-            ToSupervisor::decode(b"E\x01\0\0\0\0\0\0\0"),
-            Some(ToSupervisor::Ended { ticket: 1 })
+            ToSupervisor::decode(&ended),
+            Some(ToSupervisor::Ended {
+                ticket: 1,
+                moved: Totals {
+                    bytes_in: 7,
+                    bytes_out: 256
+                }
+            })
         );
+        assert_eq!(ToSupervisor::decode(&ended[..24]), None);
         assert_eq!(ToSupervisor::decode(b"E1234567"), None);
         assert_eq!(ToSupervisor::decode(b"X"), None);
     }

@@ -18,6 +18,7 @@ use super::tls::SessionKeys;
 use super::{is_out_of_resources, Conn, Server};
 use crate::auth::Limits;
 use crate::config::{ACCEPT_PAUSE_MS, CONTROL_READS_PER_TURN};
+use crate::log::status::Totals;
 use crate::session::driver::{self, Host};
 use crate::session::{Admission, Session};
 use crate::sys;
@@ -51,6 +52,8 @@ pub(super) struct Control {
     pub(super) ticket: Option<u64>,
     /// --workers: a login waits for the supervisor's admission; these rates then apply.
     pub(super) pending_rates: Option<(Option<u64>, Option<u64>)>,
+    /// Bytes of this session's ended transfers (the server's totals take them at its end).
+    pub(super) moved: Totals,
 }
 
 impl Server {
@@ -193,6 +196,7 @@ impl Server {
             start_tls: false,
             ticket,
             pending_rates: None,
+            moved: Totals::default(),
         })));
         self.counts.add(ip);
         info!("[#{key}] connection from {peer}");
@@ -362,6 +366,9 @@ impl Host for SessionHost<'_> {
     }
 
     fn record(&mut self, record: TransferRecord, now: Instant) {
+        if let Some(control) = self.server.control(self.key) {
+            control.moved.add_record(&record);
+        }
         self.server.log_transfer(&record, now);
     }
 

@@ -115,7 +115,8 @@ pub struct Server {
     xferlog: Option<Xferlog>,
     /// --upload-fifo, checked and (with a reader there) opened by main after privileges drop.
     upload_fifo: Option<UploadFifo>,
-    /// Bytes of the transfers that ended, and the start, for SIGUSR1's status line.
+    /// Bytes of the sessions that ended (a worker's go to the supervisor instead), and the
+    /// start, for SIGUSR1's status line.
     totals: Totals,
     started: Instant,
     /// --inetd: the loop ends when its one session has closed.
@@ -450,8 +451,9 @@ impl Server {
                 if let Some(name) = &control.user {
                     self.sessions_per_user.release(name);
                 }
+                self.session_ended(control.ticket, control.moved);
+                // After the supervisor was told: once this line is out, the end is counted.
                 info!("[#{key}] closed");
-                self.session_ended(control.ticket);
             }
         }
     }
@@ -494,11 +496,10 @@ impl Server {
         signals
     }
 
-    /// A transfer ended: its log line, its xferlog line, its upload FIFO line, its bytes in the
-    /// totals.
+    /// A transfer ended: its log line, its xferlog line, its upload FIFO line (its bytes are in
+    /// its session's totals).
     fn log_transfer(&mut self, record: &TransferRecord, now: Instant) {
         info!("{record}");
-        self.totals.add_record(record);
         if let Some(xferlog) = &mut self.xferlog {
             // The wall clock this turn already read (the record's own times come from it too).
             let now = sys::local_time(self.shared.unix_time());
@@ -529,6 +530,7 @@ impl Server {
             if let Conn::Control(control) = conn {
                 let (state, running) = control.session.state();
                 status.count(state);
+                status.totals.merge(control.moved);
                 if let Some((direction, bytes)) = running {
                     status.totals.add(direction, bytes);
                 }

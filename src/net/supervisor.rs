@@ -45,7 +45,7 @@ use crate::config::{
     WORKER_STATUS_WAIT_MS, WORKER_STOP_SLACK_MS,
 };
 use crate::log::fifo::UploadFifo;
-use crate::log::status::Status;
+use crate::log::status::{Status, Totals};
 use crate::log::xferlog::Xferlog;
 use crate::session::Shared;
 use crate::sys::{self, Ended, Forked};
@@ -147,6 +147,9 @@ pub struct Supervisor {
     kill_at: Option<Instant>,
     accept_paused_until: Option<Instant>,
     status: Option<StatusRound>,
+    /// Bytes of every worker's ended sessions (SIGUSR1): a worker that dies takes only its
+    /// running sessions' with it.
+    ended_totals: Totals,
     started: Instant,
 }
 
@@ -192,6 +195,7 @@ impl Supervisor {
             kill_at: None,
             accept_paused_until: None,
             status: None,
+            ended_totals: Totals::default(),
             started: Instant::now(),
         })
     }
@@ -383,6 +387,9 @@ impl Supervisor {
         let Some(i) = self.slots.iter().position(|slot| slot.pid == Some(pid)) else {
             return;
         };
+        // What it said before it died (sessions that ended, their bytes) still counts: SIGCHLD
+        // may come before its channel's last messages are read.
+        self.hear(i);
         let how = match ended {
             Ended::Exited(code) => format!("exited with status {code}"),
             Ended::Signaled(signal) => format!("died: signal {signal}"),
@@ -511,6 +518,7 @@ impl Supervisor {
     /// Worker `i`'s channel is readable.
     fn hear(&mut self, i: usize) {
         let mut buf = [0u8; MAX_MESSAGE_BYTES];
+        let mut reset = false;
         loop {
             let Some(channel) = self.slots.get(i).and_then(|slot| slot.channel.as_ref()) else {
                 return;
@@ -519,8 +527,14 @@ impl Supervisor {
                 // A descriptor never comes this way; one that did is closed on drop.
                 Ok((len, _)) => len,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                // ECONNRESET: the worker died with messages of ours unread. The error is
+                // reported once; what it sent before it died is read after it.
+                Err(e) if e.kind() == io::ErrorKind::ConnectionReset && !reset => {
+                    debug!("worker {} channel: {e}", i + 1);
+                    reset = true;
+                    continue;
+                }
                 Err(e) => {
-                    // ECONNRESET: the worker died with messages unread; the end, as below.
                     debug!("worker {} channel: {e}", i + 1);
                     0
                 }
@@ -536,7 +550,8 @@ impl Supervisor {
                 return;
             }
             match ToSupervisor::decode(&buf[..len]) {
-                Some(ToSupervisor::Ended { ticket }) => {
+                Some(ToSupervisor::Ended { ticket, moved }) => {
+                    self.ended_totals.merge(moved);
                     if let Some(ticket) = self.tickets.remove(&ticket) {
                         self.counts.remove(ticket.ip);
                         if let Some(name) = &ticket.user {
@@ -626,6 +641,7 @@ impl Supervisor {
             return;
         };
         let mut status = round.sum;
+        status.totals.merge(self.ended_totals);
         status.uptime = now.saturating_duration_since(self.started);
         let running = self.slots.iter().filter(|slot| slot.pid.is_some()).count();
         let silent = if round.waiting.is_empty() {

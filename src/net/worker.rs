@@ -14,6 +14,7 @@ use mio::{Interest, Token};
 
 use super::channel::{ToSupervisor, ToWorker, MAX_MESSAGE_BYTES};
 use super::{Conn, Server};
+use crate::log::status::Totals;
 use crate::reply;
 use crate::session::Admission;
 use crate::sys;
@@ -101,7 +102,7 @@ impl Server {
     fn take_session(&mut self, ticket: u64, fd: Option<OwnedFd>, implicit_tls: bool, now: Instant) {
         let Some(fd) = fd else {
             warn!("a connection handed over came without its descriptor (out of descriptors?)");
-            return self.tell_supervisor(ToSupervisor::Ended { ticket });
+            return self.session_ended(Some(ticket), Totals::default());
         };
         let mut stream = std::net::TcpStream::from(fd);
         if self.stop_deadline.is_some() {
@@ -110,13 +111,13 @@ impl Server {
                 reply::SERVICE_NOT_AVAILABLE,
                 "Server shutting down.",
             ));
-            return self.tell_supervisor(ToSupervisor::Ended { ticket });
+            return self.session_ended(Some(ticket), Totals::default());
         }
         let peer = match stream.peer_addr() {
             Ok(peer) => peer,
             Err(e) => {
                 info!("a connection handed over was gone before it started: {e}");
-                return self.tell_supervisor(ToSupervisor::Ended { ticket });
+                return self.session_ended(Some(ticket), Totals::default());
             }
         };
         let stream = mio::net::TcpStream::from_std(stream);
@@ -124,7 +125,7 @@ impl Server {
             .start_session(stream, peer, implicit_tls, Some(ticket), now)
             .is_none()
         {
-            self.tell_supervisor(ToSupervisor::Ended { ticket });
+            self.session_ended(Some(ticket), Totals::default());
         }
     }
 
@@ -156,10 +157,12 @@ impl Server {
         self.service_control(key, now);
     }
 
-    /// A session ended: its ticket goes back to the supervisor (a worker's session only).
-    pub(super) fn session_ended(&mut self, ticket: Option<u64>) {
-        if let Some(ticket) = ticket {
-            self.tell_supervisor(ToSupervisor::Ended { ticket });
+    /// A session ended: its ticket and its bytes go back to the supervisor (a worker's
+    /// session), or its bytes into this server's totals.
+    pub(super) fn session_ended(&mut self, ticket: Option<u64>, moved: Totals) {
+        match ticket {
+            Some(ticket) => self.tell_supervisor(ToSupervisor::Ended { ticket, moved }),
+            None => self.totals.merge(moved),
         }
     }
 
