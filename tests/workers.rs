@@ -406,6 +406,54 @@ fn sigusr1_keeps_the_bytes_of_ended_sessions_after_their_worker_dies() {
 }
 
 #[test]
+fn a_stalled_worker_gets_what_waited_for_it_once_it_runs_again() {
+    let s = start(2, &["-a", "--max-clients", "2000", "--max-per-ip", "2000"]);
+    let stalled = worker_pid(&s, 1);
+    kill(stalled, libc::SIGSTOP);
+    // Connections go to the least-loaded worker: about half to worker 1, until its channel is
+    // full of them (the next go to worker 2).
+    let handed_elsewhere = |l: &str| l.contains("worker 1 is not reading its channel");
+    let mut waiting = Vec::new();
+    while s.log_count_where(handed_elsewhere) == 0 {
+        assert!(waiting.len() < 1500, "worker 1's channel never filled");
+        for _ in 0..10 {
+            waiting.push(std::net::TcpStream::connect(s.addr()).expect("connect"));
+        }
+    }
+    // The status question cannot go in now: it waits in the supervisor.
+    s.signal(libc::SIGUSR1);
+    let full = "worker 1's channel is full: what it is told waits";
+    assert!(s.wait_for_log(full, 1, IO_TIMEOUT), "{}", s.log_text());
+    kill(stalled, libc::SIGCONT);
+    assert!(
+        s.wait_for_log("status: ", 1, IO_TIMEOUT),
+        "{}",
+        s.log_text()
+    );
+    let status = s
+        .log_lines()
+        .into_iter()
+        .find(|l| l.contains("status: "))
+        .unwrap();
+    assert!(status.ends_with(", 2 workers"), "{status}");
+    // Every connection is served, worker 1's too, and it takes the next ones again.
+    for stream in waiting {
+        assert_eq!(Client::from_stream(stream).reply().code, 220);
+    }
+    let mut more: Vec<Client> = (0..4).map(|_| s.anonymous()).collect();
+    assert!(
+        s.wait_for_log("worker 1 takes connections again", 1, IO_TIMEOUT),
+        "{}",
+        s.log_text()
+    );
+    more[0].expect("NOOP", 200);
+    assert_eq!(
+        s.log_count_where(|l| l.contains("worker 1 is not reading its channel")),
+        1
+    );
+}
+
+#[test]
 fn the_supervisor_holds_no_more_descriptors_after_three_restarts() {
     let s = start(2, &["-a"]);
     let supervisor_fds = s.fd_count();

@@ -3,8 +3,16 @@
 //! travels as its descriptor (SCM_RIGHTS) beside a `Session` message; the supervisor reads no
 //! byte of it. The ticket names the session in both processes, so its end releases its count.
 
+use std::collections::VecDeque;
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd};
+
+use mio::unix::SourceFd;
+use mio::{Interest, Registry, Token};
+
 use crate::config::MAX_LINE_BYTES;
 use crate::log::status::{Status, Totals};
+use crate::sys;
 
 /// The largest message either way: an `AdmitUser` with the longest name a USER line can hold.
 pub(super) const MAX_MESSAGE_BYTES: usize = 17 + MAX_LINE_BYTES;
@@ -43,6 +51,84 @@ pub(super) enum ToSupervisor {
     Ended { ticket: u64, moved: Totals },
     /// The answer to `ToWorker::Status` (its uptime is not used).
     Status(Status),
+}
+
+/// One end of a channel (registered READABLE under `token`), with the messages its socket had
+/// no room for yet: a worker busy for a moment delays an answer, it never loses it. What can
+/// wait is bounded by what asks (one admission per session, one status round at a time).
+pub(super) struct Channel {
+    pub(super) socket: OwnedFd,
+    token: Token,
+    outbox: VecDeque<Vec<u8>>,
+    writable_interest: bool,
+}
+
+impl Channel {
+    /// Registers `socket` (READABLE) under `token`.
+    pub(super) fn register(
+        socket: OwnedFd,
+        token: Token,
+        registry: &Registry,
+    ) -> io::Result<Channel> {
+        registry.register(
+            &mut SourceFd(&socket.as_raw_fd()),
+            token,
+            Interest::READABLE,
+        )?;
+        Ok(Channel {
+            socket,
+            token,
+            outbox: VecDeque::new(),
+            writable_interest: false,
+        })
+    }
+
+    /// Sends `message` after those waiting; with the socket full it waits for `flush`.
+    /// Err: the other end is gone.
+    pub(super) fn send(&mut self, registry: &Registry, message: Vec<u8>) -> io::Result<()> {
+        self.outbox.push_back(message);
+        self.flush(registry)
+    }
+
+    /// Sends what waits, oldest first, and wants the writable event while some still waits.
+    /// Err: the other end is gone (what waited is dropped).
+    pub(super) fn flush(&mut self, registry: &Registry) -> io::Result<()> {
+        while let Some(message) = self.outbox.front() {
+            match sys::send_message(&self.socket, message, None) {
+                Ok(()) => {
+                    self.outbox.pop_front();
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => {
+                    self.outbox.clear();
+                    return Err(e);
+                }
+            }
+        }
+        let pending = !self.outbox.is_empty();
+        if pending != self.writable_interest {
+            let interest = match pending {
+                true => Interest::READABLE | Interest::WRITABLE,
+                false => Interest::READABLE,
+            };
+            registry.reregister(
+                &mut SourceFd(&self.socket.as_raw_fd()),
+                self.token,
+                interest,
+            )?;
+            self.writable_interest = pending;
+        }
+        Ok(())
+    }
+
+    /// Messages waiting for room.
+    pub(super) fn waiting(&self) -> usize {
+        self.outbox.len()
+    }
+
+    pub(super) fn deregister(&self, registry: &Registry) {
+        let _ = registry.deregister(&mut SourceFd(&self.socket.as_raw_fd()));
+    }
 }
 
 const SESSION: u8 = b'C';

@@ -71,7 +71,7 @@ use pace::PerDirection;
 use task::TaskConn;
 use timer::Timers;
 use tls::Keys;
-use worker::{Channel, CHANNEL};
+use worker::{WorkerChannel, CHANNEL};
 
 /// The signal pipe's token: never a slab key.
 const SIGNAL: Token = Token(usize::MAX);
@@ -129,7 +129,7 @@ pub struct Server {
     /// --max-rate-total-down/-up: the buckets all sessions share, and who waits for them.
     pools: PerDirection<Pool>,
     /// --workers: this process is a worker, and this its channel to the supervisor.
-    channel: Option<Channel>,
+    channel: Option<WorkerChannel>,
 }
 
 /// A socket accepting control connections.

@@ -36,7 +36,7 @@ use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 
 use super::admission::{self, SessionCounts, UserCounts};
-use super::channel::{ToSupervisor, ToWorker, MAX_MESSAGE_BYTES};
+use super::channel::{Channel, ToSupervisor, ToWorker, MAX_MESSAGE_BYTES};
 use super::launch::Notify;
 use super::tls::Keys;
 use super::{is_out_of_resources, reload, Listener, Server, SIGNAL};
@@ -105,9 +105,11 @@ struct Slot {
     /// The process, while it runs.
     pid: Option<i32>,
     /// The supervisor's end of its channel, while it runs.
-    channel: Option<OwnedFd>,
+    channel: Option<Channel>,
     /// Its sessions (tickets held).
     sessions: usize,
+    /// Its channel was found full at a hand-over (said once, until one goes in again).
+    full: bool,
     started: Option<Instant>,
     /// It died: fork the new one then.
     restart_at: Option<Instant>,
@@ -243,7 +245,10 @@ impl Supervisor {
             for event in events.iter() {
                 match event.token() {
                     SIGNAL => self.signalled(now),
-                    Token(key) if key >= WORKER_TOKENS => self.hear(key - WORKER_TOKENS),
+                    Token(key) if key >= WORKER_TOKENS => {
+                        self.flush(key - WORKER_TOKENS);
+                        self.hear(key - WORKER_TOKENS);
+                    }
                     Token(key) => self.accept(key),
                 }
             }
@@ -298,15 +303,13 @@ impl Supervisor {
             }
             Forked::Parent(pid) => {
                 drop(theirs);
-                self.poll.registry().register(
-                    &mut SourceFd(&ours.as_raw_fd()),
-                    Token(WORKER_TOKENS + i),
-                    Interest::READABLE,
-                )?;
+                let token = Token(WORKER_TOKENS + i);
+                let channel = Channel::register(ours, token, self.poll.registry())?;
                 let slot = &mut self.slots[i];
                 slot.pid = Some(pid);
-                slot.channel = Some(ours);
+                slot.channel = Some(channel);
                 slot.sessions = 0;
+                slot.full = false;
                 slot.started = Some(Instant::now());
                 info!("worker {} (pid {pid}) started", i + 1);
                 Ok(None)
@@ -402,10 +405,7 @@ impl Supervisor {
             error!("worker {} (pid {pid}) {how}: {lost} sessions lost", i + 1);
         }
         if let Some(channel) = slot.channel.take() {
-            let _ = self
-                .poll
-                .registry()
-                .deregister(&mut SourceFd(&channel.as_raw_fd()));
+            channel.deregister(self.poll.registry());
         }
         slot.pid = None;
         slot.sessions = 0;
@@ -496,23 +496,47 @@ impl Supervisor {
 
     /// Sends the connection to the running worker with the fewest sessions (the next one when
     /// a channel is full); the worker's index, None when none took it.
-    fn hand_over(&self, message: &[u8], fd: i32) -> Option<usize> {
+    fn hand_over(&mut self, message: &[u8], fd: i32) -> Option<usize> {
         let mut order: Vec<usize> = (0..self.slots.len())
             .filter(|&i| self.slots[i].channel.is_some())
             .collect();
         order.sort_by_key(|&i| (self.slots[i].sessions, i));
         order.into_iter().find(|&i| {
-            let Some(channel) = &self.slots[i].channel else {
+            let slot = &mut self.slots[i];
+            let Some(channel) = &slot.channel else {
                 return false;
             };
-            match sys::send_message(channel, message, Some(fd)) {
-                Ok(()) => true,
+            match sys::send_message(&channel.socket, message, Some(fd)) {
+                Ok(()) => {
+                    if std::mem::take(&mut slot.full) {
+                        info!("worker {} takes connections again", i + 1);
+                    }
+                    true
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if !std::mem::replace(&mut slot.full, true) {
+                        warn!(
+                            "worker {} is not reading its channel: connections go to the others",
+                            i + 1
+                        );
+                    }
+                    false
+                }
                 Err(e) => {
                     warn!("cannot hand a connection to worker {}: {e}", i + 1);
                     false
                 }
             }
         })
+    }
+
+    /// Worker `i`'s channel had no room for some answers: sends what fits now.
+    fn flush(&mut self, i: usize) {
+        if let Some(channel) = &mut self.slots[i].channel {
+            if let Err(e) = channel.flush(self.poll.registry()) {
+                debug!("worker {} channel: {e}", i + 1);
+            }
+        }
     }
 
     /// Worker `i`'s channel is readable.
@@ -523,7 +547,7 @@ impl Supervisor {
             let Some(channel) = self.slots.get(i).and_then(|slot| slot.channel.as_ref()) else {
                 return;
             };
-            let len = match sys::recv_message(channel, &mut buf) {
+            let len = match sys::recv_message(&channel.socket, &mut buf) {
                 // A descriptor never comes this way; one that did is closed on drop.
                 Ok((len, _)) => len,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
@@ -542,10 +566,7 @@ impl Supervisor {
             if len == 0 {
                 // The worker is gone: SIGCHLD tells how, and releases its sessions.
                 if let Some(channel) = self.slots[i].channel.take() {
-                    let _ = self
-                        .poll
-                        .registry()
-                        .deregister(&mut SourceFd(&channel.as_raw_fd()));
+                    channel.deregister(self.poll.registry());
                 }
                 return;
             }
@@ -607,11 +628,22 @@ impl Supervisor {
                 limit: limit as u64,
             },
         };
-        if let Some(channel) = &self.slots[i].channel {
-            if let Err(e) = sys::send_message(channel, &answer.encode(), None) {
-                error!("cannot answer worker {} (a login waits): {e}", i + 1);
-            }
+        self.tell(i, answer);
+    }
+
+    /// Sends `message` to worker `i`; with its channel full, it waits there (said once).
+    fn tell(&mut self, i: usize, message: ToWorker) -> bool {
+        let Some(channel) = &mut self.slots[i].channel else {
+            return false;
+        };
+        if let Err(e) = channel.send(self.poll.registry(), message.encode()) {
+            warn!("cannot tell worker {} {message:?}: {e}", i + 1);
+            return false;
         }
+        if channel.waiting() == 1 {
+            info!("worker {}'s channel is full: what it is told waits", i + 1);
+        }
+        true
     }
 
     /// SIGUSR1: ask every running worker; `log_status` sums the answers.
@@ -619,16 +651,9 @@ impl Supervisor {
         if self.status.is_some() {
             return;
         }
-        let message = ToWorker::Status.encode();
-        let mut waiting = Vec::new();
-        for (i, slot) in self.slots.iter().enumerate() {
-            if let Some(channel) = &slot.channel {
-                match sys::send_message(channel, &message, None) {
-                    Ok(()) => waiting.push(i),
-                    Err(e) => warn!("cannot ask worker {} for its status: {e}", i + 1),
-                }
-            }
-        }
+        let waiting = (0..self.slots.len())
+            .filter(|&i| self.tell(i, ToWorker::Status))
+            .collect();
         self.status = Some(StatusRound {
             sum: Status::default(),
             waiting,

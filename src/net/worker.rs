@@ -3,16 +3,14 @@
 //! worker serves it like any other and says when it ends. The channel's end (the supervisor is
 //! gone) stops the worker as SIGTERM would.
 
-use std::collections::VecDeque;
 use std::io::{self, Write};
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::time::Instant;
 
 use log::{error, info, warn};
-use mio::unix::SourceFd;
-use mio::{Interest, Token};
+use mio::Token;
 
-use super::channel::{ToSupervisor, ToWorker, MAX_MESSAGE_BYTES};
+use super::channel::{Channel, ToSupervisor, ToWorker, MAX_MESSAGE_BYTES};
 use super::{Conn, Server};
 use crate::log::status::Totals;
 use crate::reply;
@@ -22,27 +20,17 @@ use crate::sys;
 /// The channel's token: never a slab key.
 pub(super) const CHANNEL: Token = Token(usize::MAX - 1);
 
-pub(super) struct Channel {
-    socket: OwnedFd,
-    /// Messages the socket had no room for yet, oldest first.
-    outbox: VecDeque<Vec<u8>>,
-    writable_interest: bool,
-    /// The supervisor has closed its end.
+/// The worker's end of its channel; `closed` once the supervisor has closed its end.
+pub(super) struct WorkerChannel {
+    channel: Channel,
     closed: bool,
 }
 
 impl Server {
     /// Becomes worker `id` of a supervisor at the other end of `channel`.
     pub fn set_channel(&mut self, channel: OwnedFd) -> io::Result<()> {
-        self.poll.registry().register(
-            &mut SourceFd(&channel.as_raw_fd()),
-            CHANNEL,
-            Interest::READABLE,
-        )?;
-        self.channel = Some(Channel {
-            socket: channel,
-            outbox: VecDeque::new(),
-            writable_interest: false,
+        self.channel = Some(WorkerChannel {
+            channel: Channel::register(channel, CHANNEL, self.poll.registry())?,
             closed: false,
         });
         Ok(())
@@ -55,7 +43,7 @@ impl Server {
             let Some(channel) = self.channel.as_ref().filter(|channel| !channel.closed) else {
                 return;
             };
-            let (len, fd) = match sys::recv_message(&channel.socket, &mut buf) {
+            let (len, fd) = match sys::recv_message(&channel.channel.socket, &mut buf) {
                 Ok(got) => got,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 // ECONNRESET: it died with messages of ours unread. Edge-triggered, so no other
@@ -167,58 +155,32 @@ impl Server {
     }
 
     fn tell_supervisor(&mut self, message: ToSupervisor) {
-        let Some(channel) = self.channel.as_mut().filter(|channel| !channel.closed) else {
+        let Some(end) = self.channel.as_mut().filter(|end| !end.closed) else {
             return;
         };
-        channel.outbox.push_back(message.encode());
-        self.flush_channel();
+        if let Err(e) = end.channel.send(self.poll.registry(), message.encode()) {
+            // The supervisor is gone (EPIPE): the read side says so too.
+            error!("supervisor channel: {e}");
+        }
     }
 
-    /// Sends what the outbox holds; a full socket waits for its writable event.
+    /// Sends what waits; a full socket waits for its writable event.
     fn flush_channel(&mut self) {
-        let Some(channel) = self.channel.as_mut().filter(|channel| !channel.closed) else {
+        let Some(end) = self.channel.as_mut().filter(|end| !end.closed) else {
             return;
         };
-        while let Some(message) = channel.outbox.front() {
-            match sys::send_message(&channel.socket, message, None) {
-                Ok(()) => {
-                    channel.outbox.pop_front();
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) => {
-                    // The supervisor is gone (EPIPE): the read side says so too.
-                    error!("supervisor channel: {e}");
-                    channel.outbox.clear();
-                }
-            }
-        }
-        let pending = !channel.outbox.is_empty();
-        if pending != channel.writable_interest {
-            let interest = if pending {
-                Interest::READABLE | Interest::WRITABLE
-            } else {
-                Interest::READABLE
-            };
-            let fd = channel.socket.as_raw_fd();
-            if let Err(e) = self
-                .poll
-                .registry()
-                .reregister(&mut SourceFd(&fd), CHANNEL, interest)
-            {
-                error!("supervisor channel: {e}");
-            }
-            channel.writable_interest = pending;
+        if let Err(e) = end.channel.flush(self.poll.registry()) {
+            error!("supervisor channel: {e}");
         }
     }
 
     /// The supervisor closed its end (it died, or was killed): stop as at SIGTERM.
     fn supervisor_gone(&mut self, now: Instant) {
-        let Some(channel) = self.channel.as_mut() else {
+        let Some(end) = self.channel.as_mut() else {
             return;
         };
-        channel.closed = true;
-        let fd = channel.socket.as_raw_fd();
-        let _ = self.poll.registry().deregister(&mut SourceFd(&fd));
+        end.closed = true;
+        end.channel.deregister(self.poll.registry());
         if self.stop_deadline.is_none() {
             warn!("the supervisor is gone: stopping");
             self.begin_stop(now);
