@@ -245,8 +245,9 @@ mod filter {
 
     /// The system calls the running server makes, by what makes them. Measured with
     /// `strace -f -c` and a logging filter over the whole test suite (plain, FTPS, checksums,
-    /// SIGHUP, --inetd, a full disk, socket activation, syslog, xferlog). Everything else fails
-    /// with ENOSYS. Keep one group per purpose, with its reason.
+    /// SIGHUP, --inetd, a full disk, socket activation, syslog, xferlog), in one process and
+    /// with --workers 2 (README: Kernel sandbox). Everything else fails with ENOSYS. Keep one
+    /// group per purpose, with its reason.
     pub(super) const ALLOWED: &[&[c_long]] = &[
         // The event loop: mio's epoll, and the signal self-pipe's handler and its return (and
         // std's alternate signal stack, taken down at exit).
@@ -334,14 +335,17 @@ mod filter {
     ];
 
     /// --workers: the supervisor forks (glibc's fork is clone), reaps (wait4) and signals (kill)
-    /// its workers and makes each one's channel (socketpair); a worker just forked makes its
-    /// own event loop (epoll_create1). Allowed only when the server supervises workers.
+    /// its workers and makes each one's channel (socketpair); a worker just forked registers its
+    /// robust-futex list again (glibc's fork, in the child: the logging filter over the suite
+    /// with --workers 2 named it at every fork) and makes its own event loop (epoll_create1).
+    /// Allowed only when the server supervises workers.
     pub(super) const SUPERVISING: &[c_long] = &[
         libc::SYS_clone,
         libc::SYS_clone3,
         libc::SYS_wait4,
         libc::SYS_kill,
         libc::SYS_socketpair,
+        libc::SYS_set_robust_list,
         libc::SYS_epoll_create1,
     ];
 
