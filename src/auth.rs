@@ -33,6 +33,7 @@
 use sha_crypt::{Params, PasswordHasher, PasswordVerifier, ShaCrypt};
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
 use crate::config::{self, Config};
 use crate::transfer::pace;
@@ -162,7 +163,8 @@ pub struct Users {
 /// One line of the users file, as login needs it.
 #[derive(Clone)]
 struct Entry {
-    account: Account,
+    /// Shared with the sessions logged in as it (a login clones no string).
+    account: Rc<Account>,
     /// A SHA-crypt string already checked by `check_hash`.
     hash: Box<str>,
 }
@@ -222,7 +224,7 @@ impl Users {
 
     /// Verifies a password. An unknown user costs the same work as a wrong password (a dummy
     /// hash is checked) and gets the same `None`.
-    pub fn verify(&self, name: &[u8], password: &[u8]) -> Option<Account> {
+    pub fn verify(&self, name: &[u8], password: &[u8]) -> Option<Rc<Account>> {
         let verifier = ShaCrypt::default(); // the algorithm and rounds come from each hash
         let Some(entry) = self
             .entries
@@ -235,7 +237,7 @@ impl Users {
             return None;
         };
         let ok = verifier.verify_password(password, &*entry.hash).is_ok();
-        ok.then(|| entry.account.clone())
+        ok.then(|| Rc::clone(&entry.account))
     }
 
     pub fn len(&self) -> usize {
@@ -294,12 +296,12 @@ fn parse_line(line: &str, earlier: &[Entry]) -> Result<Entry, String> {
     }
     let settings = parse_settings(settings)?;
     Ok(Entry {
-        account: Account {
+        account: Rc::new(Account {
             name: name.into(),
             home,
             writable,
             settings,
-        },
+        }),
         hash: hash.into(),
     })
 }
@@ -416,7 +418,7 @@ mod tests {
         assert!(!users.is_empty());
         let bob = users.verify(b"bob", b"secret").unwrap();
         assert_eq!(
-            bob,
+            *bob,
             Account {
                 name: "bob".to_string(),
                 home: PathBuf::from("/"),

@@ -14,18 +14,18 @@ use crate::transfer::pace::{Bucket, Pool};
 use crate::transfer::Direction;
 
 /// One bucket per direction: a session's own (--max-rate-down/-up) or the server's pools
-/// (--max-rate-total-down/-up).
+/// (--max-rate-total-down/-up). Boxed: an unpaced session (most) holds two null pointers.
 #[derive(Debug, Default)]
 pub(super) struct PerDirection<T> {
-    down: Option<T>,
-    up: Option<T>,
+    down: Option<Box<T>>,
+    up: Option<Box<T>>,
 }
 
 impl<T> PerDirection<T> {
     fn get(&mut self, direction: Direction) -> Option<&mut T> {
         match direction {
-            Direction::Download => self.down.as_mut(),
-            Direction::Upload => self.up.as_mut(),
+            Direction::Download => self.down.as_deref_mut(),
+            Direction::Upload => self.up.as_deref_mut(),
             Direction::Listing => None,
         }
     }
@@ -40,8 +40,8 @@ impl PerDirection<Bucket> {
     /// Full buckets for these rates (a user's rate_down/rate_up from its login on).
     pub(super) fn buckets(down: Option<u64>, up: Option<u64>, now: Instant) -> Self {
         PerDirection {
-            down: down.map(|rate| Bucket::new(rate, now)),
-            up: up.map(|rate| Bucket::new(rate, now)),
+            down: down.map(|rate| Box::new(Bucket::new(rate, now))),
+            up: up.map(|rate| Box::new(Bucket::new(rate, now))),
         }
     }
 }
@@ -49,8 +49,8 @@ impl PerDirection<Bucket> {
 impl PerDirection<Pool> {
     pub(super) fn server(rates: &Rates, now: Instant) -> Self {
         PerDirection {
-            down: rates.total_down.map(|rate| Pool::new(rate, now)),
-            up: rates.total_up.map(|rate| Pool::new(rate, now)),
+            down: rates.total_down.map(|rate| Box::new(Pool::new(rate, now))),
+            up: rates.total_up.map(|rate| Box::new(Pool::new(rate, now))),
         }
     }
 }
@@ -95,7 +95,11 @@ impl Server {
     /// When the head of a pool's queue can have its turn.
     pub(super) fn pace_wake_at(&self) -> Option<Instant> {
         let pools = [&self.pools.down, &self.pools.up];
-        pools.into_iter().flatten().filter_map(Pool::wake_at).min()
+        pools
+            .into_iter()
+            .flatten()
+            .filter_map(|pool| pool.wake_at())
+            .min()
     }
 
     /// Serves the transfers waiting at the pools, in turn, as far as the pools have refilled.

@@ -113,7 +113,7 @@ impl Session {
             Data::Passive { connected, .. } => (None, connected),
             _ => unreachable!("callers check has_data_connection first"),
         };
-        self.set_data_state(Data::Transferring(Running {
+        self.set_data_state(Data::Transferring(Box::new(Running {
             verb,
             direction: job.direction(),
             ascii: self.transfer_type == TransferType::Ascii,
@@ -126,7 +126,7 @@ impl Session {
             temp: None,
             // The connection (a PORT connect, or the client's passive connect) must come in time.
             deadline: self.last_activity + self.shared.config.data_timeout,
-        }));
+        })));
         self.actions.push_back(Action::Transfer {
             job: Box::new(job),
             connect_to,

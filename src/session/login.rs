@@ -55,12 +55,7 @@ impl Session {
             // --max-per-ip, not counted per user (it is everybody's account).
             Some(jail) if auth::is_anonymous_name(&user) => {
                 let user = User {
-                    account: Account {
-                        name: "anonymous".into(),
-                        home: config.root.clone(),
-                        writable: config.writable,
-                        settings: auth::Settings::default(),
-                    },
+                    account: Rc::clone(&self.shared.anonymous_account),
                     jail: jail.clone(),
                     limits: auth::Settings::default().limits(config),
                 };

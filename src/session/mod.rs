@@ -63,6 +63,8 @@ pub struct Shared {
     pub users: RefCell<Users>,
     /// The anonymous root, when anonymous login is enabled.
     pub anonymous_jail: Option<Rc<Jail>>,
+    /// What an anonymous login is granted (the flags'), shared by every anonymous session.
+    anonymous_account: Rc<Account>,
     /// The wall clock as the loop read it this turn, in seconds since 1970 (negative before: a
     /// box without a real-time clock may boot there). Sessions never read a clock themselves
     /// (like `now: Instant`, it is passed in), so tests and the fuzzer set it.
@@ -73,10 +75,17 @@ pub struct Shared {
 
 impl Shared {
     pub fn new(config: Config, users: Users, anonymous_jail: Option<Rc<Jail>>) -> Shared {
+        let anonymous_account = Rc::new(Account {
+            name: "anonymous".into(),
+            home: config.root.clone(),
+            writable: config.writable,
+            settings: auth::Settings::default(),
+        });
         Shared {
             config,
             users: RefCell::new(users),
             anonymous_jail,
+            anonymous_account,
             unix_time: Cell::new(0),
             sandbox: OnceCell::new(),
         }
@@ -164,7 +173,7 @@ enum Login {
 /// A logged-in user: what the login granted, the jail of its home, and the limits its session
 /// runs under (fixed at login).
 struct User {
-    account: Account,
+    account: Rc<Account>,
     jail: Rc<Jail>,
     limits: Limits,
 }
@@ -180,8 +189,9 @@ enum Data {
     Passive { connected: bool, deadline: Instant },
     /// PORT or EPRT: the server connects there when a transfer starts.
     Active(SocketAddr),
-    /// A transfer is running (or waiting for its connection).
-    Transferring(Running),
+    /// A transfer is running (or waiting for its connection). Boxed: an idle session does not
+    /// carry its size.
+    Transferring(Box<Running>),
     /// The passive data connection was refused (`DataEvent::TlsNotResumed`) before a transfer
     /// command came: that command gets 522.
     Refused,
