@@ -386,16 +386,7 @@ fn sighup_applies_new_settings_to_new_sessions_only() {
     )
     .unwrap();
     s.signal(libc::SIGHUP);
-    assert!(
-        s.wait_for_log("keeping the users loaded before", 1, IO_TIMEOUT),
-        "{}",
-        s.log_text()
-    );
-    let line = s
-        .log_lines()
-        .into_iter()
-        .find(|l| l.contains("keeping the users loaded before"))
-        .unwrap();
+    let line = s.wait_for_line("keeping the users loaded before");
     assert!(
         line.contains(&format!(
             "users file {}, line 2: unknown setting \"quota\"",

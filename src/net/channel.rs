@@ -60,6 +60,8 @@ pub(super) struct Channel {
     pub(super) socket: OwnedFd,
     token: Token,
     outbox: VecDeque<Vec<u8>>,
+    /// A send of a connection found the socket full (`block`): wanted writable until `writable`.
+    blocked: bool,
     writable_interest: bool,
 }
 
@@ -79,6 +81,7 @@ impl Channel {
             socket,
             token,
             outbox: VecDeque::new(),
+            blocked: false,
             writable_interest: false,
         })
     }
@@ -105,9 +108,32 @@ impl Channel {
                 }
             }
         }
-        let pending = !self.outbox.is_empty();
-        if pending != self.writable_interest {
-            let interest = match pending {
+        self.update_interest(registry)
+    }
+
+    /// The socket had no room for a message sent past the outbox (a connection's descriptor):
+    /// wants the writable event. True when it was not blocked already.
+    pub(super) fn block(&mut self, registry: &Registry) -> io::Result<bool> {
+        let newly = !std::mem::replace(&mut self.blocked, true);
+        self.update_interest(registry)?;
+        Ok(newly)
+    }
+
+    pub(super) fn is_blocked(&self) -> bool {
+        self.blocked
+    }
+
+    /// The writable event came: sends what waits and unblocks. True when it was blocked.
+    pub(super) fn writable(&mut self, registry: &Registry) -> io::Result<bool> {
+        let was = std::mem::take(&mut self.blocked);
+        self.flush(registry)?;
+        Ok(was)
+    }
+
+    fn update_interest(&mut self, registry: &Registry) -> io::Result<()> {
+        let wanted = self.blocked || !self.outbox.is_empty();
+        if wanted != self.writable_interest {
+            let interest = match wanted {
                 true => Interest::READABLE | Interest::WRITABLE,
                 false => Interest::READABLE,
             };
@@ -116,7 +142,7 @@ impl Channel {
                 self.token,
                 interest,
             )?;
-            self.writable_interest = pending;
+            self.writable_interest = wanted;
         }
         Ok(())
     }

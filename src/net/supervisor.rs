@@ -27,11 +27,12 @@
 
 use std::collections::HashMap;
 use std::io;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 use log::{debug, error, info, warn};
+use mio::net::TcpStream;
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 
@@ -108,8 +109,6 @@ struct Slot {
     channel: Option<Channel>,
     /// Its sessions (tickets held).
     sessions: usize,
-    /// Its channel was found full at a hand-over (said once, until one goes in again).
-    full: bool,
     started: Option<Instant>,
     /// It died: fork the new one then.
     restart_at: Option<Instant>,
@@ -121,6 +120,24 @@ struct Ticket {
     ip: IpAddr,
     /// The users-file account it is logged in as (`ToSupervisor::AdmitUser`).
     user: Option<Box<str>>,
+}
+
+/// A connection accepted and admitted while every worker's channel was full: accepting pauses
+/// until a channel has room for it (the rest wait in the listen backlog, not refused).
+struct Held {
+    stream: TcpStream,
+    peer: SocketAddr,
+    ip: IpAddr,
+    implicit_tls: bool,
+}
+
+/// Where `hand_over` put a connection.
+enum HandOver {
+    To(usize),
+    /// Every running worker's channel is full for now.
+    Full,
+    /// No worker runs (or every send failed otherwise).
+    Nobody,
 }
 
 /// SIGUSR1: the sums so far and who has not answered.
@@ -149,6 +166,7 @@ pub struct Supervisor {
     kill_at: Option<Instant>,
     accept_paused_until: Option<Instant>,
     status: Option<StatusRound>,
+    held: Option<Held>,
     /// Bytes of every worker's ended sessions (SIGUSR1): a worker that dies takes only its
     /// running sessions' with it.
     ended_totals: Totals,
@@ -197,6 +215,7 @@ impl Supervisor {
             kill_at: None,
             accept_paused_until: None,
             status: None,
+            held: None,
             ended_totals: Totals::default(),
             started: Instant::now(),
         })
@@ -246,8 +265,11 @@ impl Supervisor {
                 match event.token() {
                     SIGNAL => self.signalled(now),
                     Token(key) if key >= WORKER_TOKENS => {
-                        self.flush(key - WORKER_TOKENS);
-                        self.hear(key - WORKER_TOKENS);
+                        let i = key - WORKER_TOKENS;
+                        if event.is_writable() {
+                            self.writable(i);
+                        }
+                        self.hear(i);
                     }
                     Token(key) => self.accept(key),
                 }
@@ -280,7 +302,7 @@ impl Supervisor {
                     self.slots[i].restart_at = None;
                     match self.spawn(i) {
                         Ok(Some(channel)) => return Ok(self.into_worker(i, channel)),
-                        Ok(None) => {}
+                        Ok(None) => self.place_held(),
                         Err(e) => {
                             error!("cannot start worker {}: {e}; trying again", i + 1);
                             self.slots[i].restart_at =
@@ -309,7 +331,6 @@ impl Supervisor {
                 slot.pid = Some(pid);
                 slot.channel = Some(channel);
                 slot.sessions = 0;
-                slot.full = false;
                 slot.started = Some(Instant::now());
                 info!("worker {} (pid {pid}) started", i + 1);
                 Ok(None)
@@ -377,6 +398,9 @@ impl Supervisor {
             for mut listener in std::mem::take(&mut self.listeners) {
                 let _ = self.poll.registry().deregister(&mut listener.socket);
             }
+            if let Some(mut held) = self.held.take() {
+                admission::refuse(&mut held.stream, held.peer, "Server shutting down.");
+            }
             for slot in &mut self.slots {
                 slot.restart_at = None;
             }
@@ -436,7 +460,8 @@ impl Supervisor {
         if self.accept_paused_until.is_some() {
             return;
         }
-        loop {
+        // A held connection waits for a channel with room: the next ones wait in the backlog.
+        while self.held.is_none() {
             let Some(listener) = self.listeners.get(key) else {
                 return;
             };
@@ -449,34 +474,12 @@ impl Supervisor {
                         admission::refuse(&mut stream, peer, text);
                         continue;
                     }
-                    let ticket = self.next_ticket;
-                    self.next_ticket += 1;
-                    let message = ToWorker::Session {
-                        ticket,
+                    self.place(Held {
+                        stream,
+                        peer,
+                        ip,
                         implicit_tls,
-                    }
-                    .encode();
-                    match self.hand_over(&message, stream.as_raw_fd()) {
-                        Some(i) => {
-                            debug!("{peer} to worker {}", i + 1);
-                            self.counts.add(ip);
-                            let user = None;
-                            self.tickets.insert(
-                                ticket,
-                                Ticket {
-                                    worker: i,
-                                    ip,
-                                    user,
-                                },
-                            );
-                            self.slots[i].sessions += 1;
-                        }
-                        None => admission::refuse(
-                            &mut stream,
-                            peer,
-                            "No worker can take the session now, try again later.",
-                        ),
-                    }
+                    });
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -494,47 +497,94 @@ impl Supervisor {
         }
     }
 
-    /// Sends the connection to the running worker with the fewest sessions (the next one when
-    /// a channel is full); the worker's index, None when none took it.
-    fn hand_over(&mut self, message: &[u8], fd: i32) -> Option<usize> {
+    /// Hands an admitted connection to a worker and counts it there; with every channel full
+    /// it is held (accepting pauses), with no worker to take it it is refused.
+    fn place(&mut self, mut conn: Held) {
+        let ticket = self.next_ticket;
+        let message = ToWorker::Session {
+            ticket,
+            implicit_tls: conn.implicit_tls,
+        }
+        .encode();
+        match self.hand_over(&message, conn.stream.as_raw_fd()) {
+            HandOver::To(i) => {
+                debug!("{} to worker {}", conn.peer, i + 1);
+                self.next_ticket += 1;
+                self.counts.add(conn.ip);
+                let held = Ticket {
+                    worker: i,
+                    ip: conn.ip,
+                    user: None,
+                };
+                self.tickets.insert(ticket, held);
+                self.slots[i].sessions += 1;
+            }
+            HandOver::Full => self.held = Some(conn),
+            HandOver::Nobody => admission::refuse(
+                &mut conn.stream,
+                conn.peer,
+                "No worker can take the session now, try again later.",
+            ),
+        }
+    }
+
+    /// Sends the connection to the running worker with the fewest sessions whose channel has
+    /// room (the next one when a channel turns out full).
+    fn hand_over(&mut self, message: &[u8], fd: i32) -> HandOver {
+        let blocked = |slot: &Slot| slot.channel.as_ref().is_some_and(Channel::is_blocked);
         let mut order: Vec<usize> = (0..self.slots.len())
-            .filter(|&i| self.slots[i].channel.is_some())
+            .filter(|&i| self.slots[i].channel.is_some() && !blocked(&self.slots[i]))
             .collect();
         order.sort_by_key(|&i| (self.slots[i].sessions, i));
-        order.into_iter().find(|&i| {
-            let slot = &mut self.slots[i];
-            let Some(channel) = &slot.channel else {
-                return false;
+        for i in order {
+            let Some(channel) = &mut self.slots[i].channel else {
+                continue;
             };
             match sys::send_message(&channel.socket, message, Some(fd)) {
-                Ok(()) => {
-                    if std::mem::take(&mut slot.full) {
-                        info!("worker {} takes connections again", i + 1);
-                    }
-                    true
-                }
+                Ok(()) => return HandOver::To(i),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    if !std::mem::replace(&mut slot.full, true) {
+                    if channel.block(self.poll.registry()).unwrap_or(true) {
                         warn!(
                             "worker {} is not reading its channel: connections go to the others",
                             i + 1
                         );
                     }
-                    false
                 }
-                Err(e) => {
-                    warn!("cannot hand a connection to worker {}: {e}", i + 1);
-                    false
-                }
+                Err(e) => warn!("cannot hand a connection to worker {}: {e}", i + 1),
             }
-        })
+        }
+        if self.slots.iter().any(blocked) {
+            HandOver::Full
+        } else {
+            HandOver::Nobody
+        }
     }
 
-    /// Worker `i`'s channel had no room for some answers: sends what fits now.
-    fn flush(&mut self, i: usize) {
-        if let Some(channel) = &mut self.slots[i].channel {
-            if let Err(e) = channel.flush(self.poll.registry()) {
-                debug!("worker {} channel: {e}", i + 1);
+    /// Worker `i`'s channel has room again: what waited for it goes (its answers, and the
+    /// connection held while every channel was full; then accepting goes on).
+    fn writable(&mut self, i: usize) {
+        let Some(channel) = &mut self.slots[i].channel else {
+            return;
+        };
+        match channel.writable(self.poll.registry()) {
+            Ok(true) => info!("worker {} takes connections again", i + 1),
+            Ok(false) => {}
+            Err(e) => debug!("worker {} channel: {e}", i + 1),
+        }
+        self.place_held();
+    }
+
+    /// A channel may have room (it drained, or a worker was started): the held connection
+    /// goes, then accepting goes on.
+    fn place_held(&mut self) {
+        let Some(conn) = self.held.take() else {
+            return;
+        };
+        self.place(conn);
+        if self.held.is_none() {
+            // Edge-triggered: connections already waiting raise no new event.
+            for key in 0..self.listeners.len() {
+                self.accept(key);
             }
         }
     }

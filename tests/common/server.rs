@@ -236,6 +236,22 @@ impl Server {
         }
     }
 
+    /// Waits (IO_TIMEOUT) for a log line containing `needle` and returns the first one.
+    #[track_caller]
+    pub fn wait_for_line(&self, needle: &str) -> String {
+        assert!(
+            self.wait_for_log(needle, 1, IO_TIMEOUT),
+            "no log line with {needle:?}:\n{}",
+            self.log_text()
+        );
+        let lines = self.log.lines.lock().unwrap();
+        lines
+            .iter()
+            .find(|line| line.contains(needle))
+            .unwrap()
+            .clone()
+    }
+
     // ---- the process ----
 
     /// Sends a signal to the server.
